@@ -1,0 +1,29 @@
+# smolbottle — see README.md.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/smolbottle/smolbottle/internal/bottlecli.Version=$(VERSION)
+BIN     := bin
+
+.PHONY: all build test lint update demo bench conformance conformance-real clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# The test command CI runs: lint, then every test with the race detector.
+test: lint
+	$(GO) test -race -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags realvm ./...
+	$(GO) mod tidy -diff
+
+# Rewrite golden files and testscript expectations from the current output.
+update:
+	$(GO) test ./... -update
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,131 @@
+// Package guest is fake-smolvm's stand-in for a microVM: a machine agent
+// process that owns an isolated guest (private user, mount, PID, UTS and
+// network namespaces over the machine's own writable tree, with the host's
+// system directories read-only), and the client side that the CLI uses to run
+// commands and copy files through the agent's unix socket.
+//
+// The CLI layer (package fakesmolvm) owns parsing, state records, messages
+// and exit codes; this package owns everything that happens "inside the VM".
+//
+// THIS FILE IS THE CONTRACT between the two layers. Signatures may grow
+// fields; changing their meaning needs both sides updated together.
+package guest
+
+import (
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+// Config describes the guest a machine agent runs.
+type Config struct {
+	Name    string // machine name; also the guest hostname
+	DataDir string // the machine's data dir (smolvm-cli.md §14); agent.sock, agent.pid, agent-console.log and the guest tree live here
+	// ImageDir is the resolved image directory ("" for a bare machine).
+	// Layout: ImageDir/rootfs/ is laid over the guest tree on first start;
+	// ImageDir/config.json is {"env": ["K=V"...], "workdir": "/x", "user": "node"}.
+	ImageDir string
+	Env      []string // record env from create -e, "K=V", in order
+	Workdir  string   // record workdir from create -w ("" = image's, else /)
+	Network  bool     // --net: share the host network; otherwise a private net namespace with lo only
+	Init     []string // init commands, run with sh -c on the first start only (the CLI tracks "first")
+}
+
+// ErrNotRunning is returned (wrapped) by client calls when no agent answers
+// on the machine's socket.
+var ErrNotRunning = errors.New("machine agent is not running")
+
+// ErrUnsupported is returned (wrapped) by Start when this host cannot
+// isolate a guest; its message is one line that says why and how to fix it.
+var ErrUnsupported = errors.New("guest isolation is not supported on this host")
+
+// Start starts the machine's agent as a detached process (it outlives the
+// CLI invocation), sets up the guest, and returns once the agent answers.
+// /tmp in the guest is emptied on each start. Returns the agent's host PID.
+func Start(cfg Config) (pid int, err error) { return startAgent(cfg) }
+
+// Stop ends the agent and every process of the guest and waits for them to
+// be gone. Stopping a machine whose agent is not running is not an error.
+func Stop(dataDir string) error { return stopAgent(dataDir) }
+
+// Alive reports whether the machine's agent is running and answering, with
+// its host PID.
+func Alive(dataDir string) (pid int, ok bool) { return aliveAgent(dataDir) }
+
+// Mode selects how exec runs (smolvm-cli.md §11.3-§11.7).
+type Mode int
+
+const (
+	Buffered    Mode = iota // stdin /dev/null, all stdout then all stderr, 11 MiB cap
+	Interactive             // -i: stdin streamed, EOF closes it, stdout/stderr streamed separately
+	TTY                     // -t (with or without -i): guest PTY, output merged on stdout
+	Stream                  // --stream: live output, stdin never forwarded
+	Detach                  // -d: background; prints the guest PID
+)
+
+// ExecRequest is one `machine exec` (or `machine shell`).
+type ExecRequest struct {
+	Argv    []string      // the guest command; Argv[0] is looked up on the guest PATH
+	Env     []string      // exec's -e entries, already resolved to K=V (key-only -e copied from the host by the CLI)
+	Workdir string        // -w; "" = the machine's default
+	Mode    Mode          //
+	Timeout time.Duration // 0 = none; on expiry the process group is killed and the exit code is 124
+
+	// Faults injected by the CLI's scenario rules.
+	NoResizeForwarding bool // -t: ignore SIGWINCH and never send a size after the first
+	KillMachine        bool // the agent dies once the command has started
+}
+
+// Stdio are the host side streams of an exec. For TTY mode the terminal size
+// is read from Stdin when it is a terminal.
+type Stdio struct {
+	Stdin  *os.File
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Exec runs req in the guest through the agent and returns the guest
+// command's exit code (128+signal when killed, 124 on timeout).
+//
+// A non-nil error is a smolvm runtime failure; its Error() is the message
+// after "Error: " exactly as smolvm prints it (for example
+// "agent operation failed: vm exec: failed to spawn command: No such file or
+// directory (os error 2)"), and the CLI exits 1. Errors that smolvm reports
+// as lower-case "error: ..." lines mid-stream are written to Stdio.Stderr by
+// Exec itself, which then returns 1, nil.
+func Exec(dataDir string, req ExecRequest, stdio Stdio) (exitCode int, err error) {
+	return execClient(dataDir, req, stdio)
+}
+
+// CopyRequest is one `machine cp` (smolvm-cli.md §13).
+type CopyRequest struct {
+	Upload    bool    // host -> guest
+	LocalPath string  //
+	GuestPath string  // the text after "machine:" as given
+	Mode      *uint32 // uploads only; nil = 0644
+	UID, GID  *uint32 // uploads only; nil = 0 (root)
+}
+
+// Copy performs a cp through the agent. Progress lines go to progress
+// exactly as §13 describes. Errors are formatted like Exec's.
+func Copy(dataDir string, req CopyRequest, progress io.Writer) error {
+	return copyClient(dataDir, req, progress)
+}
+
+// AgentMain is the entry point of the hidden "__agent" subcommand that Start
+// spawns. It returns the process exit code.
+func AgentMain(args []string) int { return agentMain(args) }
+
+// RunuserMain is the guest's runuser(1), reached when the fake binary runs
+// under the name "runuser". It returns the process exit code.
+func RunuserMain(args []string) int { return runuserMain(args) }
+
+// Report says what isolation this host supports and why.
+type Report struct {
+	Supported bool
+	Lines     []string // human-readable findings, one per line
+}
+
+// Doctor inspects the host.
+func Doctor() Report { return doctor() }

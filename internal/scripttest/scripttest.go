@@ -1,0 +1,30 @@
+// Package scripttest holds what the module's testscript suites share: the
+// sealed environment each script runs in, the teardown of every fake machine
+// a script started, and custom commands and conditions.
+package scripttest
+
+import (
+	"path/filepath"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// Setup gives each script its own world: HOME under $WORK, so fake-smolvm's
+// state (data and cache dirs) lives inside the script's work directory.
+func Setup(env *testscript.Env) error {
+	home := filepath.Join(env.WorkDir, "home")
+	// testscript does not inherit the host environment, so no XDG_* or
+	// SMOLVM_* variable leaks in from the developer's shell.
+	env.Setenv("HOME", home)
+	return nil
+}
+
+// Commands returns the custom script commands.
+func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+}
+
+// Condition evaluates the custom conditions.
+func Condition(cond string) (bool, error) {
+	return false, nil
+}

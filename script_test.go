@@ -1,0 +1,35 @@
+package smolbottle_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/smolbottle/smolbottle/internal/bottlecli"
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
+	"github.com/smolbottle/smolbottle/internal/golden"
+	"github.com/smolbottle/smolbottle/internal/scripttest"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"smolvm":      func() { os.Exit(fakesmolvm.Main()) },
+		"fake-smolvm": func() { os.Exit(fakesmolvm.Main()) },
+		"bottle":      func() { os.Exit(bottlecli.Main()) },
+	})
+}
+
+// TestScripts runs the CLI behaviour scripts in testdata/script against the
+// bottle CLI and fake-smolvm, both registered in-process.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		Setup:               scripttest.Setup,
+		Cmds:                scripttest.Commands(),
+		Condition:           scripttest.Condition,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       *golden.Update,
+	})
+}
