@@ -13,7 +13,7 @@ type fakeTB struct {
 	msg    string
 }
 
-func (f *fakeTB) Helper()                       {}
+func (f *fakeTB) Helper()                        {}
 func (f *fakeTB) Errorf(format string, a ...any) { f.failed = true; f.msg = format }
 func (f *fakeTB) Fatalf(format string, a ...any) { f.failed = true; f.msg = format }
 
