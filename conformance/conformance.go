@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -191,6 +193,7 @@ func (c *config) params(m Model, files []string) testscript.Params {
 	cmds := scripttest.Commands()
 	cmds["cleanup"] = cmdCleanup
 	cmds["launch"] = cmdLaunch
+	cmds["waitlog"] = cmdWaitlog
 	return testscript.Params{
 		Files: files,
 		Setup: func(env *testscript.Env) error {
@@ -340,6 +343,31 @@ func cmdLaunch(ts *testscript.TestScript, neg bool, args []string) {
 	if err := ts.Exec("bottle", up...); err != nil {
 		ts.Fatalf("launch %s: %v", name, err)
 	}
+}
+
+// cmdWaitlog: waitlog MACHINE REGEXP
+// Wait (up to 20 s) until fake-smolvm's invocation log for MACHINE matches
+// REGEXP, so a script can act while a command is in flight without sleeping
+// for a guessed time. Fake only.
+func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitlog MACHINE REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	var out []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		cmd := exec.Command("smolvm", "fake", "log", "--machine", args[0])
+		cmd.Env = scriptEnv(ts)
+		if path, err := lookPath(ts, "smolvm"); err == nil {
+			cmd.Path = path
+		}
+		out, _ = cmd.Output()
+		if re.Match(out) {
+			return
+		}
+	}
+	ts.Fatalf("waitlog: no match for %q in the log of %s after 20s:\n%s", args[1], args[0], out)
 }
 
 // scriptEnv is the script's environment for programs run outside ts.Exec.
