@@ -295,7 +295,13 @@ func (c *config) condition(m Model, cond string) (bool, error) {
 // defaultConditions are the capability conditions with their default value
 // for each kind of backend.
 func defaultConditions(fake bool) map[string]bool {
-	return map[string]bool{}
+	return map[string]bool{
+		// faults: smolvm honours $FAKE_SMOLVM_SCENARIO (injected exit
+		// codes, hangs, machines dying, resizes not forwarded).
+		"faults": fake,
+		// log: `smolvm fake log` shows every invocation's argv.
+		"log": fake,
+	}
 }
 
 // cmdCleanup: cleanup NAME...
