@@ -24,7 +24,9 @@ func Setup(env *testscript.Env) error {
 
 // Commands returns the custom script commands.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"pty": cmdPTY,
+	}
 }
 
 // Condition evaluates the custom conditions.
