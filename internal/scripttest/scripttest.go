@@ -16,6 +16,9 @@ func Setup(env *testscript.Env) error {
 	// testscript does not inherit the host environment, so no XDG_* or
 	// SMOLVM_* variable leaks in from the developer's shell.
 	env.Setenv("HOME", home)
+	// Programs built with -race sleep 1s at exit by default; scripts run
+	// many of them.
+	env.Setenv("GORACE", "atexit_sleep_ms=0")
 	return nil
 }
 
