@@ -1,14 +1,151 @@
 // Package bottlecli implements the bottle command line: flags, wiring to
-// package bottle, and the mapping of errors to exit codes.
+// package bottle, and the mapping of errors to exit codes (exitStatus, the
+// one place that decides them).
 package bottlecli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/smolbottle/smolbottle/bottle"
 )
+
+// Version is stamped by the Makefile with -ldflags -X.
+var Version = "dev"
+
+// command is one "bottle NAME" subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, args []string) error
+}
+
+// commands is the dispatch table; a new subcommand is one line here.
+var commands = []command{
+	{"argv", "print the smolvm command line for agent, exec or cp", runArgv},
+	{"exec", "run a shell script in a machine as a user", runExec},
+	{"cp", "copy a file into (or, with --out, out of) a machine", runCp},
+	{"up", "create and start a machine, print its name, leave it running", runUp},
+	{"down", "stop and delete a machine", runDown},
+	{"version", "print the version", runVersion},
+}
+
+// cli is what a command may touch: its streams and its context.
+type cli struct {
+	ctx            context.Context
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+}
 
 // Main runs the bottle CLI with os.Args and returns the process exit code.
 func Main() int {
-	fmt.Fprintln(os.Stderr, "bottle: not implemented yet")
-	return 2
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	c := &cli{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
+	return c.main(os.Args[1:])
+}
+
+func (c *cli) main(args []string) int {
+	return c.exitStatus(c.dispatch(args))
+}
+
+const topUsage = `Usage: bottle COMMAND [FLAGS] [ARGS]
+
+bottle runs coding agents inside smolvm microVMs ("bottles").
+The smolvm program is $SMOLVM when set, else "smolvm" from PATH.
+
+Commands:
+`
+
+func (c *cli) topHelp(w io.Writer) {
+	fmt.Fprint(w, topUsage)
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprint(w, "\nRun 'bottle COMMAND -h' for a command's flags.\n")
+}
+
+func (c *cli) dispatch(args []string) error {
+	if len(args) == 0 {
+		c.topHelp(c.stderr)
+		return errUsageShown
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		c.topHelp(c.stdout)
+		return nil
+	}
+	for _, cmd := range commands {
+		if cmd.name == args[0] {
+			return cmd.run(c, args[1:])
+		}
+	}
+	return usageErrorf("unknown command %q (see 'bottle -h')", args[0])
+}
+
+// Errors that decide the exit status.
+var (
+	// errHelpShown: help was requested and printed on stdout.
+	errHelpShown = errors.New("help shown")
+	// errUsageShown: usage was printed on stderr already.
+	errUsageShown = errors.New("usage shown")
+)
+
+// usageError is a bad command line: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitCode passes a guest command's exit status through, silently.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitStatus is the one place that maps errors to exit codes: 0 success or
+// help; 2 a usage or validation error; a guest command's own status; 1 any
+// other failure, with one line "bottle: ..." on stderr.
+func (c *cli) exitStatus(err error) int {
+	var code exitCode
+	var uerr *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return 0
+	case errors.Is(err, errUsageShown):
+		return 2
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &uerr), errors.Is(err, bottle.ErrInvalid):
+		c.errorLine(err)
+		return 2
+	}
+	c.errorLine(err)
+	return 1
+}
+
+func (c *cli) errorLine(err error) {
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	fmt.Fprintf(c.stderr, "bottle: %s\n", msg)
+}
+
+func runVersion(c *cli, args []string) error {
+	fs := newFlags("version", "Usage: bottle version\n\nPrint bottle's version.\n")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("version: unexpected argument %q", fs.Arg(0))
+	}
+	fmt.Fprintf(c.stdout, "bottle %s\n", Version)
+	return nil
 }

@@ -31,6 +31,7 @@ func Setup(env *testscript.Env) error {
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"exitcode": exitcode,
+		"pty":      cmdPTY,
 	}
 }
 

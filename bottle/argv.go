@@ -1,0 +1,370 @@
+package bottle
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// DefaultProgram is the smolvm executable used when nothing else is
+// configured; it is looked up on PATH when run.
+const DefaultProgram = "smolvm"
+
+// Program returns the smolvm program to run: explicit when it is not empty,
+// else $SMOLVM when set, else DefaultProgram.
+func Program(explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if p := os.Getenv("SMOLVM"); p != "" {
+		return p
+	}
+	return DefaultProgram
+}
+
+// EnvVar is one guest environment entry. Guest env is a slice, not a map,
+// because it is passed in insertion order.
+type EnvVar struct {
+	Key, Value string
+}
+
+// PromptMode says how the agent is pointed at its prompt file.
+type PromptMode string
+
+const (
+	// PromptAppendFile puts "--append-system-prompt-file PATH" before the
+	// user's arguments (claude), unless they already carry that flag.
+	PromptAppendFile PromptMode = "claude_append_file"
+	// PromptReadFile appends one positional argument after the user's
+	// arguments: "Read PATH and follow the instructions in it." (codex).
+	PromptReadFile PromptMode = "codex_read_prompt_file"
+)
+
+// appendPromptFlag is the claude flag PromptAppendFile adds.
+const appendPromptFlag = "--append-system-prompt-file"
+
+// DefaultPromptMode returns PromptReadFile for the agent command "codex"
+// and PromptAppendFile for anything else, like the seed.
+func DefaultPromptMode(agentCommand string) PromptMode {
+	if agentCommand == "codex" {
+		return PromptReadFile
+	}
+	return PromptAppendFile
+}
+
+// Defaults shared with the seed.
+const (
+	DefaultAgentCommand = "claude"
+	DefaultUser         = "node"
+)
+
+// Target is what every argv addresses: the program, the machine, and what
+// each exec re-passes. The builders are pure: they never read the process
+// environment (an empty Program means DefaultProgram, not $SMOLVM).
+type Target struct {
+	// Program is argv[0]; "" means DefaultProgram.
+	Program string
+	// Name is the machine name (validated with smolvm's rules).
+	Name string
+	// Env is the guest environment, passed as "-e K=V" on every exec in
+	// this order: smolvm's create -e does not reach fresh exec process trees.
+	Env []EnvVar
+	// Secrets are passed as "-e KEY" only; their values go into smolvm's
+	// own environment (Invocation.Env), never into argv.
+	Secrets map[string]string
+	// DefaultUser is the user smolvm exec runs commands as when not told
+	// otherwise. "" (unknown) and "root" mean the seed's guest model: switch
+	// users with "runuser -u USER --". See the package documentation.
+	DefaultUser string
+}
+
+// Agent describes the coding agent run inside the bottle.
+type Agent struct {
+	// Command is the agent executable in the guest; "" means "claude".
+	Command string
+	// PromptMode defaults to DefaultPromptMode(Command).
+	PromptMode PromptMode
+	// PromptPath is the guest path of the prompt file; "" adds no prompt
+	// arguments.
+	PromptPath string
+	// User runs the agent; "" means "node" (claude-code refuses to run as
+	// root with --dangerously-skip-permissions).
+	User string
+}
+
+// Invocation is one smolvm command line plus the entries it needs in
+// smolvm's own environment (secret values, as KEY=VALUE).
+type Invocation struct {
+	Argv []string
+	Env  []string
+}
+
+// AgentArgv builds the agent command line: with tty, "-i -t" is added and
+// the caller is expected to run it behind the PTY-resize bridge.
+func AgentArgv(t Target, a Agent, args []string, tty bool) (Invocation, error) {
+	a = a.withDefaults()
+	if err := a.validate(); err != nil {
+		return Invocation{}, err
+	}
+	for i, arg := range args {
+		if err := noNUL(fmt.Sprintf("agent argument %d", i), arg); err != nil {
+			return Invocation{}, err
+		}
+	}
+	tail := []string{a.Command}
+	prompt := promptArgs(a.PromptMode, a.PromptPath, args)
+	if a.PromptMode == PromptReadFile {
+		tail = append(append(tail, args...), prompt...)
+	} else {
+		tail = append(append(tail, prompt...), args...)
+	}
+	return execArgv(t, a.User, tty, tail)
+}
+
+// ExecArgv builds "run /bin/sh -c SCRIPT as user" (user "" means "node").
+// Exec never allocates a TTY.
+func ExecArgv(t Target, user, script string) (Invocation, error) {
+	if user == "" {
+		user = DefaultUser
+	}
+	if err := noNUL("script", script); err != nil {
+		return Invocation{}, err
+	}
+	return execArgv(t, user, false, []string{"/bin/sh", "-c", script})
+}
+
+// ProbeArgv builds the one call that asks the guest which user exec runs
+// as by default: "smolvm machine exec --name NAME -- id -un".
+func ProbeArgv(t Target) (Invocation, error) {
+	if err := ValidateName(t.Name); err != nil {
+		return Invocation{}, err
+	}
+	return Invocation{Argv: []string{t.program(), "machine", "exec", "--name", t.Name, "--", "id", "-un"}}, nil
+}
+
+// CopyInArgv builds "smolvm machine cp HOST NAME:GUEST". A host path with
+// ":" is refused (smolvm would read it as MACHINE:PATH and copy the wrong
+// way; Machine.CopyIn stages such a file under a colon-free name). A host
+// path starting with "-" is passed as "./-..." so it is not read as a flag.
+func CopyInArgv(t Target, hostPath, guestPath string) (Invocation, error) {
+	if err := t.validateName(); err != nil {
+		return Invocation{}, err
+	}
+	host, err := hostArg(hostPath)
+	if err != nil {
+		return Invocation{}, err
+	}
+	if strings.Contains(hostPath, ":") {
+		return Invocation{}, fmt.Errorf("host path %q: %w", hostPath, ErrColonPath)
+	}
+	if err := guestArg(guestPath); err != nil {
+		return Invocation{}, err
+	}
+	return Invocation{Argv: []string{t.program(), "machine", "cp", host, t.Name + ":" + guestPath}}, nil
+}
+
+// CopyOutArgv builds "smolvm machine cp NAME:GUEST HOST". smolvm takes the
+// destination as a local path even when it contains ":" (the source already
+// names the machine), so such a host path is passed unchanged.
+func CopyOutArgv(t Target, guestPath, hostPath string) (Invocation, error) {
+	if err := t.validateName(); err != nil {
+		return Invocation{}, err
+	}
+	if err := guestArg(guestPath); err != nil {
+		return Invocation{}, err
+	}
+	host, err := hostArg(hostPath)
+	if err != nil {
+		return Invocation{}, err
+	}
+	return Invocation{Argv: []string{t.program(), "machine", "cp", t.Name + ":" + guestPath, host}}, nil
+}
+
+// ErrColonPath is returned by CopyInArgv for a host path containing ":".
+var ErrColonPath = errors.New("a host path with ':' would be read by smolvm as MACHINE:PATH")
+
+func hostArg(p string) (string, error) {
+	if p == "" {
+		return "", invalidf("host path is empty")
+	}
+	if err := noNUL("host path", p); err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(p, "-") {
+		return "./" + p, nil
+	}
+	return p, nil
+}
+
+func guestArg(p string) error {
+	if p == "" {
+		return invalidf("guest path is empty")
+	}
+	return noNUL("guest path", p)
+}
+
+// execArgv is the shared shape of every user command:
+// PROGRAM machine exec --name NAME [-i -t] -e HOME=H -e USER=U [-e K=V]...
+// [-e SECRET]... -- [runuser -u U --] TAIL...
+func execArgv(t Target, user string, tty bool, tail []string) (Invocation, error) {
+	if err := t.validate(); err != nil {
+		return Invocation{}, err
+	}
+	if err := ValidateUser(user); err != nil {
+		return Invocation{}, err
+	}
+	switchUser, err := needsRunuser(t.DefaultUser, user)
+	if err != nil {
+		return Invocation{}, err
+	}
+	argv := []string{t.program(), "machine", "exec", "--name", t.Name}
+	if tty {
+		argv = append(argv, "-i", "-t")
+	}
+	argv = append(argv, "-e", "HOME="+homeFor(user), "-e", "USER="+user)
+	for _, kv := range t.Env {
+		argv = append(argv, "-e", kv.Key+"="+kv.Value)
+	}
+	keys := t.secretKeys()
+	env := make([]string, 0, len(keys))
+	for _, k := range keys {
+		argv = append(argv, "-e", k)
+		env = append(env, k+"="+t.Secrets[k])
+	}
+	argv = append(argv, "--")
+	if switchUser {
+		argv = append(argv, "runuser", "-u", user, "--")
+	}
+	argv = append(argv, tail...)
+	if len(env) == 0 {
+		env = nil
+	}
+	return Invocation{Argv: argv, Env: env}, nil
+}
+
+// needsRunuser applies the two guest models: a guest whose exec runs as
+// root (or is not known) switches with runuser; a guest whose exec already
+// runs as the target user needs no switch (runuser would fail there with
+// "may not be used by non-root users"); any other combination cannot work.
+func needsRunuser(defaultUser, user string) (bool, error) {
+	switch defaultUser {
+	case "", "root":
+		return true, nil
+	case user:
+		return false, nil
+	}
+	return false, fmt.Errorf("guest runs exec as %q, which cannot switch to user %q (runuser needs root): %w",
+		defaultUser, user, ErrUserSwitch)
+}
+
+// ErrUserSwitch is returned when the guest's default exec user is a
+// non-root user other than the requested one.
+var ErrUserSwitch = errors.New("cannot switch guest user")
+
+func homeFor(user string) string {
+	if user == "root" {
+		return "/root"
+	}
+	return "/home/" + user
+}
+
+func promptArgs(mode PromptMode, path string, args []string) []string {
+	if path == "" {
+		return nil
+	}
+	switch mode {
+	case PromptReadFile:
+		return []string{"Read " + path + " and follow the instructions in it."}
+	default:
+		if slices.ContainsFunc(args, func(a string) bool {
+			return a == appendPromptFlag || strings.HasPrefix(a, appendPromptFlag+"=")
+		}) {
+			return nil // the user's own prompt flag wins
+		}
+		return []string{appendPromptFlag, path}
+	}
+}
+
+func (a Agent) withDefaults() Agent {
+	if a.Command == "" {
+		a.Command = DefaultAgentCommand
+	}
+	if a.PromptMode == "" {
+		a.PromptMode = DefaultPromptMode(a.Command)
+	}
+	if a.User == "" {
+		a.User = DefaultUser
+	}
+	return a
+}
+
+func (a Agent) validate() error {
+	switch a.PromptMode {
+	case PromptAppendFile, PromptReadFile:
+	default:
+		return invalidf("unknown prompt mode %q: want %s or %s", a.PromptMode, PromptAppendFile, PromptReadFile)
+	}
+	if err := noNUL("agent command", a.Command); err != nil {
+		return err
+	}
+	return noNUL("prompt path", a.PromptPath)
+}
+
+func (t Target) program() string {
+	if t.Program == "" {
+		return DefaultProgram
+	}
+	return t.Program
+}
+
+func (t Target) validateName() error {
+	return ValidateName(t.Name)
+}
+
+// validate checks everything an exec passes: the name, env keys and values,
+// secret keys and values, and the default user.
+func (t Target) validate() error {
+	if err := ValidateName(t.Name); err != nil {
+		return err
+	}
+	if t.DefaultUser != "" {
+		if err := ValidateUser(t.DefaultUser); err != nil {
+			return fmt.Errorf("default user: %w", err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, kv := range t.Env {
+		if err := ValidateEnvKey(kv.Key); err != nil {
+			return err
+		}
+		if err := noNUL("value of env "+kv.Key, kv.Value); err != nil {
+			return err
+		}
+		seen[kv.Key] = true
+	}
+	for _, k := range t.secretKeys() {
+		if err := ValidateEnvKey(k); err != nil {
+			return fmt.Errorf("secret: %w", err)
+		}
+		if seen[k] {
+			return invalidf("env key %q is given both as plain env and as a secret", k)
+		}
+		if err := noNUL("value of secret "+k, t.Secrets[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// secretKeys returns the secret keys sorted, so the argv is deterministic.
+func (t Target) secretKeys() []string {
+	keys := make([]string, 0, len(t.Secrets))
+	for k := range t.Secrets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

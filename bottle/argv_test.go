@@ -1,0 +1,586 @@
+package bottle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/smolbottle/smolbottle/internal/golden"
+)
+
+// seedHead is the seed's fixed prefix for user "node" without a TTY.
+var seedHead = []string{"smolvm", "machine", "exec", "--name", "b1"}
+
+func join(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var (
+	nodeEnv = []string{"-e", "HOME=/home/node", "-e", "USER=node"}
+	rootEnv = []string{"-e", "HOME=/root", "-e", "USER=root"}
+	tty     = []string{"-i", "-t"}
+	asNode  = []string{"--", "runuser", "-u", "node", "--"}
+	asRoot  = []string{"--", "runuser", "-u", "root", "--"}
+)
+
+type argvCase struct {
+	name    string
+	reason  string
+	build   func() (Invocation, error)
+	want    []string
+	wantEnv []string
+	wantErr error  // matched with errors.Is
+	errText string // substring of the error message
+}
+
+func b1(env ...EnvVar) Target { return Target{Name: "b1", Env: env} }
+
+// agentCases and execCases follow the seed's claude_argv and exec
+// (seed/smolmachines_bottle.py.txt) word for word.
+var agentCases = []argvCase{
+	{
+		name:   "tty-default",
+		reason: "the issue's example: TTY on, claude, no prompt path",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{}, []string{"--dangerously-skip-permissions"}, true)
+		},
+		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude", "--dangerously-skip-permissions"}),
+	},
+	{
+		name:   "no-tty",
+		reason: "without a TTY the seed adds no -i -t",
+		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, false) },
+		want:   join(seedHead, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
+	},
+	{
+		name:   "claude-prompt",
+		reason: "claude_append_file puts the flag and path before the user's argv",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"}, []string{"-p", "x"}, true)
+		},
+		want: join(seedHead, tty, nodeEnv, asNode,
+			[]string{"claude", "--append-system-prompt-file", "/run/prompt.md", "-p", "x"}),
+	},
+	{
+		name:   "claude-prompt-overridden",
+		reason: "the user's own --append-system-prompt-file wins: ours is omitted",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
+				[]string{"--append-system-prompt-file", "/mine.md"}, true)
+		},
+		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file", "/mine.md"}),
+	},
+	{
+		name:   "claude-prompt-overridden-equals",
+		reason: "the --flag=value spelling also counts as the user's override",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
+				[]string{"--append-system-prompt-file=/mine.md"}, false)
+		},
+		want: join(seedHead, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file=/mine.md"}),
+	},
+	{
+		name:   "claude-no-prompt-path",
+		reason: "no prompt path: no prompt arguments at all",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{PromptMode: PromptAppendFile}, nil, true)
+		},
+		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude"}),
+	},
+	{
+		name:   "codex-prompt",
+		reason: "codex defaults to codex_read_prompt_file: one positional after the user's argv",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{Command: "codex", PromptPath: "/run/p.md"}, []string{"--full-auto"}, true)
+		},
+		want: join(seedHead, tty, nodeEnv, asNode,
+			[]string{"codex", "--full-auto", "Read /run/p.md and follow the instructions in it."}),
+	},
+	{
+		name:   "codex-no-prompt-path",
+		reason: "codex without a prompt path adds nothing",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{Command: "codex"}, []string{"--full-auto"}, false)
+		},
+		want: join(seedHead, nodeEnv, asNode, []string{"codex", "--full-auto"}),
+	},
+	{
+		name:   "codex-mode-on-claude",
+		reason: "an explicit mode beats the command-based default",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{PromptMode: PromptReadFile, PromptPath: "/p"}, []string{"a"}, false)
+		},
+		want: join(seedHead, nodeEnv, asNode, []string{"claude", "a", "Read /p and follow the instructions in it."}),
+	},
+	{
+		name:   "guest-env-order",
+		reason: "guest env follows HOME/USER, in insertion order, re-passed as -e K=V",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(EnvVar{"ZED", "1"}, EnvVar{"ALPHA", "2"}, EnvVar{"MID", "3"}), Agent{}, nil, true)
+		},
+		want: join(seedHead, tty, nodeEnv,
+			[]string{"-e", "ZED=1", "-e", "ALPHA=2", "-e", "MID=3"}, asNode, []string{"claude"}),
+	},
+	{
+		name:   "guest-env-odd-values",
+		reason: "values with =, spaces, newlines, unicode and empty values pass through untouched",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(
+				EnvVar{"EQ", "a=b=c"}, EnvVar{"SP", "two words"}, EnvVar{"NL", "line1\nline2"},
+				EnvVar{"UNI", "héllo ☃"}, EnvVar{"EMPTY", ""}), Agent{}, nil, false)
+		},
+		want: join(seedHead, nodeEnv,
+			[]string{"-e", "EQ=a=b=c", "-e", "SP=two words", "-e", "NL=line1\nline2", "-e", "UNI=héllo ☃", "-e", "EMPTY="},
+			asNode, []string{"claude"}),
+	},
+	{
+		name:   "agent-user-override",
+		reason: "an explicit agent user replaces node everywhere, HOME included",
+		build: func() (Invocation, error) {
+			return AgentArgv(b1(), Agent{User: "dev"}, nil, false)
+		},
+		want: join(seedHead, []string{"-e", "HOME=/home/dev", "-e", "USER=dev", "--", "runuser", "-u", "dev", "--", "claude"}),
+	},
+	{
+		name:   "agent-default-user-node",
+		reason: "a guest that already execs as node needs no runuser (it would fail there)",
+		build: func() (Invocation, error) {
+			return AgentArgv(Target{Name: "b1", DefaultUser: "node"}, Agent{}, []string{"-c"}, true)
+		},
+		want: join(seedHead, tty, nodeEnv, []string{"--", "claude", "-c"}),
+	},
+	{
+		name:   "agent-default-user-root",
+		reason: "a guest known to exec as root gives the seed's runuser form",
+		build: func() (Invocation, error) {
+			return AgentArgv(Target{Name: "b1", DefaultUser: "root"}, Agent{}, nil, false)
+		},
+		want: join(seedHead, nodeEnv, asNode, []string{"claude"}),
+	},
+	{
+		name:   "agent-program",
+		reason: "a configured program replaces argv[0] only",
+		build: func() (Invocation, error) {
+			return AgentArgv(Target{Program: "/opt/smolvm", Name: "b1"}, Agent{}, nil, false)
+		},
+		want: join([]string{"/opt/smolvm", "machine", "exec", "--name", "b1"}, nodeEnv, asNode, []string{"claude"}),
+	},
+}
+
+var execCases = []argvCase{
+	{
+		name:   "exec-node",
+		reason: "the seed's default user is node; exec never has -i -t",
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "", "echo hi") },
+		want:   join(seedHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo hi"}),
+	},
+	{
+		name:   "exec-root",
+		reason: "root's HOME is /root, and the seed still wraps in runuser",
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "root", "id") },
+		want:   join(seedHead, rootEnv, asRoot, []string{"/bin/sh", "-c", "id"}),
+	},
+	{
+		name:   "exec-other-user",
+		reason: "another user gets HOME=/home/USER",
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "alice", "pwd") },
+		want: join(seedHead, []string{"-e", "HOME=/home/alice", "-e", "USER=alice", "--", "runuser", "-u", "alice", "--",
+			"/bin/sh", "-c", "pwd"}),
+	},
+	{
+		name:   "exec-env",
+		reason: "guest env is re-passed on exec too, after HOME/USER",
+		build: func() (Invocation, error) {
+			return ExecArgv(b1(EnvVar{"HTTPS_PROXY", "http://p:3128"}), "node", "env")
+		},
+		want: join(seedHead, nodeEnv, []string{"-e", "HTTPS_PROXY=http://p:3128"}, asNode, []string{"/bin/sh", "-c", "env"}),
+	},
+	{
+		name:   "exec-script-verbatim",
+		reason: "the script is one argv word, quotes and newlines untouched",
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "node", "echo 'a b'\nexit 3") },
+		want:   join(seedHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo 'a b'\nexit 3"}),
+	},
+	{
+		name:   "exec-default-user-same",
+		reason: "guest execs as node already: no runuser, HOME/USER still set",
+		build: func() (Invocation, error) {
+			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "node", "id")
+		},
+		want: join(seedHead, nodeEnv, []string{"--", "/bin/sh", "-c", "id"}),
+	},
+	{
+		name:   "exec-default-user-other",
+		reason: "guest execs as node, root wanted: runuser cannot work, say so",
+		build: func() (Invocation, error) {
+			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "root", "id")
+		},
+		wantErr: ErrUserSwitch,
+		errText: `guest runs exec as "node", which cannot switch to user "root"`,
+	},
+	{
+		name:   "secrets",
+		reason: "secrets: -e KEY in argv (sorted), values only in the child's environment",
+		build: func() (Invocation, error) {
+			t := b1(EnvVar{"PLAIN", "x"})
+			t.Secrets = map[string]string{"TOKEN": "s3cret", "API_KEY": "k=v y"}
+			return ExecArgv(t, "node", "true")
+		},
+		want: join(seedHead, nodeEnv, []string{"-e", "PLAIN=x", "-e", "API_KEY", "-e", "TOKEN"}, asNode,
+			[]string{"/bin/sh", "-c", "true"}),
+		wantEnv: []string{"API_KEY=k=v y", "TOKEN=s3cret"},
+	},
+	{
+		name:   "secrets-agent",
+		reason: "the agent argv carries secrets the same way",
+		build: func() (Invocation, error) {
+			t := b1()
+			t.Secrets = map[string]string{"CLAUDE_CODE_OAUTH_TOKEN": "tok"}
+			return AgentArgv(t, Agent{}, nil, true)
+		},
+		want:    join(seedHead, tty, nodeEnv, []string{"-e", "CLAUDE_CODE_OAUTH_TOKEN"}, asNode, []string{"claude"}),
+		wantEnv: []string{"CLAUDE_CODE_OAUTH_TOKEN=tok"},
+	},
+	{
+		name:   "probe",
+		reason: "the default-user probe runs id -un with no user switch",
+		build:  func() (Invocation, error) { return ProbeArgv(b1()) },
+		want:   []string{"smolvm", "machine", "exec", "--name", "b1", "--", "id", "-un"},
+	},
+}
+
+var cpCases = []argvCase{
+	{
+		name:   "cp-in",
+		reason: "the seed's cp: HOST NAME:GUEST",
+		build:  func() (Invocation, error) { return CopyInArgv(b1(), "/tmp/x.txt", "/workspace/x.txt") },
+		want:   []string{"smolvm", "machine", "cp", "/tmp/x.txt", "b1:/workspace/x.txt"},
+	},
+	{
+		name:   "cp-out",
+		reason: "download: NAME:GUEST HOST",
+		build:  func() (Invocation, error) { return CopyOutArgv(b1(), "/workspace/out.txt", "out.txt") },
+		want:   []string{"smolvm", "machine", "cp", "b1:/workspace/out.txt", "out.txt"},
+	},
+	{
+		name:    "cp-in-colon",
+		reason:  "an upload from a:b would be read as a download from machine a: refused, never mis-copied",
+		build:   func() (Invocation, error) { return CopyInArgv(b1(), "dir/a:b", "/g") },
+		wantErr: ErrColonPath,
+	},
+	{
+		name:   "cp-out-colon",
+		reason: "a download's DST is local even with ':' (smolvm-cli.md §13), so it passes unchanged",
+		build:  func() (Invocation, error) { return CopyOutArgv(b1(), "/g/f", "dir/a:b") },
+		want:   []string{"smolvm", "machine", "cp", "b1:/g/f", "dir/a:b"},
+	},
+	{
+		name:   "cp-in-dash",
+		reason: "a host path starting with - must not become a flag",
+		build:  func() (Invocation, error) { return CopyInArgv(b1(), "-rf", "/g") },
+		want:   []string{"smolvm", "machine", "cp", "./-rf", "b1:/g"},
+	},
+	{
+		name:   "cp-out-dash",
+		reason: "the same on download",
+		build:  func() (Invocation, error) { return CopyOutArgv(b1(), "/g", "-o") },
+		want:   []string{"smolvm", "machine", "cp", "b1:/g", "./-o"},
+	},
+	{
+		name:   "cp-guest-colon",
+		reason: "only the first ':' splits, so a guest path may hold ':'",
+		build:  func() (Invocation, error) { return CopyInArgv(b1(), "f", "/g/a:b") },
+		want:   []string{"smolvm", "machine", "cp", "f", "b1:/g/a:b"},
+	},
+	{
+		name:    "cp-empty-host",
+		reason:  "an empty host path is an error, not the current directory",
+		build:   func() (Invocation, error) { return CopyInArgv(b1(), "", "/g") },
+		wantErr: ErrInvalid,
+		errText: "host path is empty",
+	},
+	{
+		name:    "cp-empty-guest",
+		reason:  "an empty guest path is refused before smolvm",
+		build:   func() (Invocation, error) { return CopyOutArgv(b1(), "", "h") },
+		wantErr: ErrInvalid,
+		errText: "guest path is empty",
+	},
+}
+
+var validationCases = []argvCase{
+	{
+		name:    "user-flag",
+		reason:  "a user named -h would be read by runuser as its help flag",
+		build:   func() (Invocation, error) { return ExecArgv(b1(), "-h", "id") },
+		wantErr: ErrInvalid,
+		errText: `invalid user name "-h"`,
+	},
+	{
+		name:    "user-space",
+		reason:  "spaces are not part of a POSIX user name",
+		build:   func() (Invocation, error) { return ExecArgv(b1(), "a b", "id") },
+		wantErr: ErrInvalid,
+		errText: `invalid user name "a b"`,
+	},
+	{
+		name:    "agent-user-invalid",
+		reason:  "the agent user is validated like any other",
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{User: "Root!"}, nil, false) },
+		wantErr: ErrInvalid,
+		errText: `invalid user name "Root!"`,
+	},
+	{
+		name:    "default-user-invalid",
+		reason:  "the guest's default user is validated too",
+		build:   func() (Invocation, error) { return ExecArgv(Target{Name: "b1", DefaultUser: "-x"}, "node", "id") },
+		wantErr: ErrInvalid,
+		errText: `default user: invalid user name "-x"`,
+	},
+	{
+		name:    "env-key-equals",
+		reason:  "a key with = would move the value boundary",
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"A=B", "c"}), "node", "id") },
+		wantErr: ErrInvalid,
+		errText: `invalid env key "A=B"`,
+	},
+	{
+		name:    "env-key-dash",
+		reason:  "a key starting with - is refused",
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"-x", "c"}), "node", "id") },
+		wantErr: ErrInvalid,
+		errText: `invalid env key "-x"`,
+	},
+	{
+		name:    "env-key-empty",
+		reason:  "smolvm silently drops an empty key; we refuse it",
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"", "c"}), "node", "id") },
+		wantErr: ErrInvalid,
+		errText: `invalid env key ""`,
+	},
+	{
+		name:    "env-key-digit",
+		reason:  "a key cannot start with a digit",
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"1A", "c"}), "node", "id") },
+		wantErr: ErrInvalid,
+		errText: `invalid env key "1A"`,
+	},
+	{
+		name:   "env-value-nul",
+		reason: "argv cannot carry a NUL byte",
+		build: func() (Invocation, error) {
+			return ExecArgv(b1(EnvVar{"A", "x\x00y"}), "node", "id")
+		},
+		wantErr: ErrInvalid,
+		errText: "value of env A contains a NUL byte",
+	},
+	{
+		name:   "secret-key-invalid",
+		reason: "secret keys are validated like env keys",
+		build: func() (Invocation, error) {
+			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"A-B": "x"}}, "node", "id")
+		},
+		wantErr: ErrInvalid,
+		errText: `secret: invalid env key "A-B"`,
+	},
+	{
+		name:   "secret-and-env",
+		reason: "a key given both as env and as a secret is ambiguous",
+		build: func() (Invocation, error) {
+			return ExecArgv(Target{Name: "b1", Env: []EnvVar{{"T", "1"}}, Secrets: map[string]string{"T": "x"}}, "node", "id")
+		},
+		wantErr: ErrInvalid,
+		errText: `env key "T" is given both as plain env and as a secret`,
+	},
+	{
+		name:    "prompt-mode-unknown",
+		reason:  "an unknown prompt mode is refused, not silently treated as claude",
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{PromptMode: "gemini"}, nil, false) },
+		wantErr: ErrInvalid,
+		errText: `unknown prompt mode "gemini"`,
+	},
+	{
+		name:    "script-nul",
+		reason:  "a script with NUL cannot be passed",
+		build:   func() (Invocation, error) { return ExecArgv(b1(), "node", "a\x00") },
+		wantErr: ErrInvalid,
+		errText: "script contains a NUL byte",
+	},
+	{
+		name:    "name-empty",
+		reason:  "§3 rule 1",
+		build:   func() (Invocation, error) { return ExecArgv(Target{}, "node", "id") },
+		wantErr: ErrInvalid,
+		errText: "machine name cannot be empty",
+	},
+	{
+		name:    "name-flag",
+		reason:  "§3 rule 3: a name like -h never reaches smolvm",
+		build:   func() (Invocation, error) { return CopyInArgv(Target{Name: "-h"}, "f", "/g") },
+		wantErr: ErrInvalid,
+		errText: `machine name must start with a letter or digit (got: "-h")`,
+	},
+}
+
+func TestArgv(t *testing.T) {
+	for _, group := range [][]argvCase{agentCases, execCases, cpCases, validationCases} {
+		for _, tc := range group {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := tc.build()
+				if tc.wantErr != nil || tc.errText != "" {
+					if err == nil {
+						t.Fatalf("%s\ngot argv %q, want an error", tc.reason, got.Argv)
+					}
+					if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+						t.Errorf("%s\nerror %q does not match %v", tc.reason, err, tc.wantErr)
+					}
+					if !strings.Contains(err.Error(), tc.errText) {
+						t.Errorf("%s\nerror %q does not contain %q", tc.reason, err, tc.errText)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("%s\nunexpected error: %v", tc.reason, err)
+				}
+				if diff := cmp.Diff(tc.want, got.Argv); diff != "" {
+					t.Errorf("%s\nargv mismatch (-want +got):\n%s", tc.reason, diff)
+				}
+				if diff := cmp.Diff(tc.wantEnv, got.Env); diff != "" {
+					t.Errorf("%s\nenv mismatch (-want +got):\n%s", tc.reason, diff)
+				}
+				for _, kv := range got.Env {
+					_, v, _ := strings.Cut(kv, "=")
+					for _, a := range got.Argv {
+						if strings.Contains(a, v) {
+							t.Errorf("secret value %q appears in argv word %q", v, a)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestArgvGolden pins every successful row's argv (as JSON, one per line)
+// in testdata/argv.golden, so any change to a command line shows up in
+// review as a change to a value.
+func TestArgvGolden(t *testing.T) {
+	var b strings.Builder
+	for _, group := range [][]argvCase{agentCases, execCases, cpCases} {
+		for _, tc := range group {
+			inv, err := tc.build()
+			if err != nil {
+				continue
+			}
+			j, err := json.Marshal(inv.Argv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s\n", tc.name, j)
+		}
+	}
+	golden.Check(t, "argv", []byte(b.String()))
+}
+
+func TestValidateName(t *testing.T) {
+	long := strings.Repeat("a", 129)
+	tests := []struct {
+		name, in, want, reason string
+	}{
+		{"ok-simple", "bottle-1a2b3c4d", "", "the generated form"},
+		{"ok-44", strings.Repeat("a", 44), "", "§3: length 44 is accepted"},
+		{"ok-75", strings.Repeat("b", 75), "", "§3: length 75 is accepted"},
+		{"ok-128", strings.Repeat("c", 128), "", "128 bytes is the maximum"},
+		{"ok-underscore", "a_b", "", "underscore is allowed inside"},
+		{"ok-digit-first", "9lives", "", "a digit may start a name"},
+		{"empty", "", "machine name cannot be empty", "rule 1"},
+		{"too-long", long, "machine name too long: 129 characters (max 128)", "rule 2"},
+		{"dash-first", "-x", `machine name must start with a letter or digit (got: "-x")`, "rule 3"},
+		{"underscore-first", "_x", `machine name must start with a letter or digit (got: "_x")`, "rule 3: _ is not a letter"},
+		{"dash-last", "x-", `machine name cannot end with a hyphen (got: "x-")`, "rule 4"},
+		{"double-dash", "a--b", "machine name cannot contain consecutive hyphens", "rule 5"},
+		{"slash", "a/b", "machine name cannot contain path separators", "rule 5"},
+		{"backslash", `a\b`, "machine name cannot contain path separators", "rule 5"},
+		{"space", "a b", "machine name contains invalid character: ' '", "rule 5"},
+		{"colon", "a:b", "machine name contains invalid character: ':'", "a ':' would break cp's NAME:PATH"},
+		{"unicode", "aé", "machine name contains invalid character: 'é'", "ASCII only"},
+		{"order", "a/b--c", "machine name cannot contain path separators", "rule 5 scans left to right"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateName(tc.in)
+			got := ""
+			if err != nil {
+				got = err.Error()
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s: error does not match ErrInvalid", tc.reason)
+				}
+			}
+			if got != tc.want {
+				t.Errorf("%s: ValidateName(%q) = %q, want %q", tc.reason, tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewNameIsValid(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		n := NewName()
+		if err := ValidateName(n); err != nil {
+			t.Fatalf("NewName() = %q: %v", n, err)
+		}
+		if len(n) != len("bottle-")+8 || !strings.HasPrefix(n, "bottle-") {
+			t.Fatalf("NewName() = %q, want bottle- and 8 hex digits", n)
+		}
+		seen[n] = true
+	}
+	if len(seen) < 95 {
+		t.Errorf("only %d distinct names in 100", len(seen))
+	}
+}
+
+func TestCreateArgv(t *testing.T) {
+	tests := []struct {
+		name, reason string
+		spec         Spec
+		want         []string
+		errText      string
+	}{
+		{"bare", "only the name", Spec{Name: "b1"}, []string{"smolvm", "machine", "create", "--name", "b1"}, ""},
+		{"full", "every field in a fixed order, extra flags last",
+			Spec{Program: "sv", Name: "b1", Image: "node:22", CPUs: 2, MemoryMiB: 1024,
+				MachineEnv: []EnvVar{{"B", "1"}, {"A", "x y"}}, Network: true, CreateFlags: []string{"--storage", "30"}},
+			[]string{"sv", "machine", "create", "--name", "b1", "--image", "node:22", "--cpus", "2", "--mem", "1024",
+				"-e", "B=1", "-e", "A=x y", "--net", "--storage", "30"}, ""},
+		{"image-dash", "an image starting with - would be a flag", Spec{Name: "b1", Image: "-x"}, nil, `invalid image "-x"`},
+		{"cpus-range", "smolvm takes a u8", Spec{Name: "b1", CPUs: 256}, nil, "cpus 256 out of range"},
+		{"env-key", "machine env keys are validated", Spec{Name: "b1", MachineEnv: []EnvVar{{"A B", ""}}}, nil, `machine env: invalid env key "A B"`},
+		{"name", "the name is validated", Spec{Name: "x-"}, nil, "cannot end with a hyphen"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := CreateArgv(tc.spec)
+			if tc.errText != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errText) || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("%s: err = %v, want ErrInvalid containing %q", tc.reason, err, tc.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", tc.reason, err)
+			}
+			if diff := cmp.Diff(tc.want, got.Argv); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.reason, diff)
+			}
+		})
+	}
+}

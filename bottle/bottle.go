@@ -1,0 +1,271 @@
+package bottle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Bottle is a running sandbox. Its operations mirror the seed's.
+type Bottle interface {
+	// Name is the machine name.
+	Name() string
+	// RunAgent runs the agent with args and returns its in-guest exit code.
+	RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error)
+	// Exec runs "/bin/sh -c script" as user ("" means "node") and
+	// captures the result. A non-zero guest exit is not an error.
+	Exec(ctx context.Context, script, user string) (ExecResult, error)
+	// CopyIn copies a host file into the guest.
+	CopyIn(ctx context.Context, hostPath, guestPath string) error
+	// CopyOut copies a guest file to the host.
+	CopyOut(ctx context.Context, guestPath, hostPath string) error
+	// Close releases the bottle; it is idempotent and safe to call
+	// concurrently. For a launched bottle it stops and deletes the machine.
+	Close() error
+}
+
+// RunOptions says how RunAgent connects the agent to the user.
+type RunOptions struct {
+	// TTY allocates a guest terminal ("-i -t").
+	TTY bool
+	// Stdin, Stdout and Stderr default to the process's own.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Terminal runs the TTY command (normally the PTY-resize bridge, which
+	// sets cmd's stdio and SysProcAttr itself) and returns its exit code.
+	// When nil, a TTY command runs directly on the given stdio, without
+	// window-size forwarding.
+	Terminal func(cmd *exec.Cmd) (int, error)
+}
+
+// Machine is a Bottle backed by a smolvm machine.
+type Machine struct {
+	target  Target // DefaultUser is read and written under mu
+	agent   Agent
+	mu      sync.Mutex
+	cleanup *cleanupStack // nil when the machine is not owned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Bottle = (*Machine)(nil)
+
+// Open returns a handle on an existing machine without creating or starting
+// anything; its Close does nothing. When t.DefaultUser is empty, the first
+// RunAgent or Exec asks the guest (see ProbeArgv).
+func Open(t Target, a Agent) (*Machine, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	a = a.withDefaults()
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	if err := ValidateUser(a.User); err != nil {
+		return nil, fmt.Errorf("agent user: %w", err)
+	}
+	return &Machine{target: cloneTarget(t), agent: a}, nil
+}
+
+func cloneTarget(t Target) Target {
+	t.Env = append([]EnvVar(nil), t.Env...)
+	if t.Secrets != nil {
+		s := make(map[string]string, len(t.Secrets))
+		for k, v := range t.Secrets {
+			s[k] = v
+		}
+		t.Secrets = s
+	}
+	return t
+}
+
+// Name returns the machine name.
+func (m *Machine) Name() string { return m.target.Name }
+
+// Target returns a copy of what the machine's argv address, with the
+// default user as known so far.
+func (m *Machine) Target() Target {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cloneTarget(m.target)
+}
+
+// DefaultUser returns the guest's default exec user, asking the guest once
+// when it is not known yet.
+func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.target.DefaultUser != "" {
+		return m.target.DefaultUser, nil
+	}
+	u, err := probeUser(ctx, m.target)
+	if err != nil {
+		return "", err
+	}
+	m.target.DefaultUser = u
+	return u, nil
+}
+
+// probeUser runs "id -un" with smolvm's default exec user.
+func probeUser(ctx context.Context, t Target) (string, error) {
+	inv, err := ProbeArgv(t)
+	if err != nil {
+		return "", err
+	}
+	res, err := Run(ctx, inv)
+	if err != nil {
+		return "", fmt.Errorf("probe default user: %w", err)
+	}
+	user := strings.TrimSpace(string(res.Stdout))
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("probe default user: %s exited %d: %s", summarize(inv.Argv), res.ExitCode, lastLine(res.Stderr))
+	}
+	if err := ValidateUser(user); err != nil {
+		return "", fmt.Errorf("probe default user: guest answered %q: %w", user, err)
+	}
+	return user, nil
+}
+
+// AgentInvocation returns the agent's command line (for a TTY, the command
+// to run behind the PTY-resize bridge).
+func (m *Machine) AgentInvocation(ctx context.Context, args []string, tty bool) (Invocation, error) {
+	if _, err := m.DefaultUser(ctx); err != nil {
+		return Invocation{}, err
+	}
+	return AgentArgv(m.Target(), m.agent, args, tty)
+}
+
+// RunAgent runs the agent and returns its exit code. Without a TTY, a
+// failure of smolvm itself (see classify) is returned as a *SmolvmError.
+func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error) {
+	inv, err := m.AgentInvocation(ctx, args, opts.TTY)
+	if err != nil {
+		return -1, err
+	}
+	cmd := inv.Command(ctx)
+	// The agent talks to the user's terminal: it stays in the terminal's
+	// foreground process group (a background group reading the terminal
+	// would be stopped by SIGTTIN), so only the child is killed on cancel.
+	cmd.SysProcAttr = nil
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = or[io.Reader](opts.Stdin, os.Stdin), or[io.Writer](opts.Stdout, os.Stdout), or[io.Writer](opts.Stderr, os.Stderr)
+	if opts.TTY && opts.Terminal != nil {
+		code, err := opts.Terminal(cmd)
+		if err != nil {
+			return code, fmt.Errorf("run agent in %s: %w", m.Name(), err)
+		}
+		return code, nil
+	}
+	tail := &tailWriter{w: cmd.Stderr}
+	cmd.Stderr = tail
+	err = cmd.Run()
+	if cerr := ctx.Err(); cerr != nil {
+		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), cerr)
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil, errors.Is(err, exec.ErrWaitDelay):
+		return 0, nil
+	case errors.As(err, &exitErr):
+		code := exitErr.ExitCode()
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		if !opts.TTY {
+			if serr := classify(inv.Argv, code, tail.buf); serr != nil {
+				return code, serr
+			}
+		}
+		return code, nil
+	}
+	return -1, fmt.Errorf("run agent in %s: %w", m.Name(), err)
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// tailWriter passes writes through and keeps the last bytes, enough for
+// smolvm's final error line.
+type tailWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	const keep = 4096
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > keep {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-keep:]...)
+	}
+	return t.w.Write(p)
+}
+
+// Exec runs "/bin/sh -c script" as user ("" means "node"), with the
+// machine's guest env and secrets.
+func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, error) {
+	if _, err := m.DefaultUser(ctx); err != nil {
+		return ExecResult{}, err
+	}
+	inv, err := ExecArgv(m.Target(), user, script)
+	if err != nil {
+		return ExecResult{}, err
+	}
+	return Run(ctx, inv)
+}
+
+// CopyIn copies the host file hostPath to guestPath. A host path with ":"
+// is staged under a colon-free temporary name first (a hard link, else a
+// copy), so smolvm cannot mistake it for MACHINE:PATH.
+func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string) error {
+	src := hostPath
+	if strings.Contains(hostPath, ":") {
+		staged, cleanup, err := stage(hostPath)
+		if err != nil {
+			return fmt.Errorf("copy %s into %s: %w", hostPath, m.Name(), err)
+		}
+		defer cleanup()
+		src = staged
+	}
+	inv, err := CopyInArgv(m.Target(), src, guestPath)
+	if err != nil {
+		return err
+	}
+	if _, _, err := runOK(ctx, inv); err != nil {
+		return fmt.Errorf("copy %s into %s: %w", hostPath, m.Name(), err)
+	}
+	return nil
+}
+
+// CopyOut copies the guest file guestPath to hostPath.
+func (m *Machine) CopyOut(ctx context.Context, guestPath, hostPath string) error {
+	inv, err := CopyOutArgv(m.Target(), guestPath, hostPath)
+	if err != nil {
+		return err
+	}
+	if _, _, err := runOK(ctx, inv); err != nil {
+		return fmt.Errorf("copy %s out of %s: %w", guestPath, m.Name(), err)
+	}
+	return nil
+}
+
+// Close tears the machine down (stop, then delete) if Launch created it,
+// once; later and concurrent calls wait for that and return its result.
+func (m *Machine) Close() error {
+	m.closeOnce.Do(func() {
+		if m.cleanup != nil {
+			m.closeErr = m.cleanup.run()
+		}
+	})
+	return m.closeErr
+}

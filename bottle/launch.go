@@ -1,0 +1,228 @@
+package bottle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Spec describes a bottle to launch.
+type Spec struct {
+	// Program is the smolvm executable: "" means $SMOLVM, else "smolvm".
+	Program string
+	// Name is the machine name; "" generates "bottle-" + 8 hex digits.
+	Name string
+	// Image is the OCI image ("" = a bare machine).
+	Image string
+	// CPUs and MemoryMiB size the machine; 0 keeps smolvm's defaults.
+	CPUs      int
+	MemoryMiB int
+	// MachineEnv is persisted on the machine (create -e K=V).
+	MachineEnv []EnvVar
+	// Network enables networking (--net).
+	Network bool
+	// CreateFlags are appended verbatim to "smolvm machine create".
+	CreateFlags []string
+
+	// Env is the guest env re-passed on every exec, in order.
+	Env []EnvVar
+	// Secrets are passed to every exec as "-e KEY", values only through
+	// smolvm's environment.
+	Secrets map[string]string
+	// Agent is the agent RunAgent starts.
+	Agent Agent
+	// DefaultUser is the guest's default exec user; "" asks the guest once
+	// after start.
+	DefaultUser string
+	// TeardownTimeout bounds stop + delete (default 2 minutes). Teardown
+	// runs on a fresh context, so it also happens after ctx is cancelled.
+	TeardownTimeout time.Duration
+}
+
+const defaultTeardownTimeout = 2 * time.Minute
+
+// NewName returns a fresh machine name: "bottle-" + 8 lower-case hex digits.
+func NewName() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return "bottle-" + hex.EncodeToString(b[:])
+}
+
+// CreateArgv builds "smolvm machine create" for spec (Name must be set).
+func CreateArgv(spec Spec) (Invocation, error) {
+	if err := ValidateName(spec.Name); err != nil {
+		return Invocation{}, err
+	}
+	argv := []string{programOr(spec.Program), "machine", "create", "--name", spec.Name}
+	if spec.Image != "" {
+		if strings.TrimSpace(spec.Image) == "" || strings.HasPrefix(spec.Image, "-") {
+			return Invocation{}, invalidf("invalid image %q", spec.Image)
+		}
+		argv = append(argv, "--image", spec.Image)
+	}
+	if spec.CPUs < 0 || spec.CPUs > 255 {
+		return Invocation{}, invalidf("cpus %d out of range 1..255", spec.CPUs)
+	}
+	if spec.CPUs > 0 {
+		argv = append(argv, "--cpus", strconv.Itoa(spec.CPUs))
+	}
+	if spec.MemoryMiB < 0 {
+		return Invocation{}, invalidf("memory %d MiB is negative", spec.MemoryMiB)
+	}
+	if spec.MemoryMiB > 0 {
+		argv = append(argv, "--mem", strconv.Itoa(spec.MemoryMiB))
+	}
+	for _, kv := range spec.MachineEnv {
+		if err := ValidateEnvKey(kv.Key); err != nil {
+			return Invocation{}, fmt.Errorf("machine env: %w", err)
+		}
+		if err := noNUL("value of machine env "+kv.Key, kv.Value); err != nil {
+			return Invocation{}, err
+		}
+		argv = append(argv, "-e", kv.Key+"="+kv.Value)
+	}
+	if spec.Network {
+		argv = append(argv, "--net")
+	}
+	for _, f := range spec.CreateFlags {
+		if err := noNUL("create flag", f); err != nil {
+			return Invocation{}, err
+		}
+	}
+	argv = append(argv, spec.CreateFlags...)
+	return Invocation{Argv: argv}, nil
+}
+
+func programOr(p string) string {
+	if p == "" {
+		return DefaultProgram
+	}
+	return p
+}
+
+// lifecycleArgv builds "smolvm machine VERB --name NAME [extra...]".
+func lifecycleArgv(program, verb, name string, extra ...string) Invocation {
+	return Invocation{Argv: append([]string{programOr(program), "machine", verb, "--name", name}, extra...)}
+}
+
+// Launch creates and starts a machine and returns it running. If anything
+// fails, what was done is undone (stop, then delete) before Launch returns,
+// and the errors are joined. Close on the result does the same teardown.
+func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
+	spec.Program = Program(spec.Program)
+	if spec.Name == "" {
+		spec.Name = NewName()
+	}
+	create, err := CreateArgv(spec)
+	if err != nil {
+		return nil, err
+	}
+	t := Target{Program: spec.Program, Name: spec.Name, Env: spec.Env, Secrets: spec.Secrets, DefaultUser: spec.DefaultUser}
+	m, err := Open(t, spec.Agent)
+	if err != nil {
+		return nil, err
+	}
+	timeout := spec.TeardownTimeout
+	if timeout <= 0 {
+		timeout = defaultTeardownTimeout
+	}
+	stack := &cleanupStack{timeout: timeout}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, stack.run())
+		}
+	}()
+
+	deleteStep := func(ctx context.Context) error {
+		_, _, err := runOK(ctx, lifecycleArgv(spec.Program, "delete", spec.Name, "-f"))
+		if errors.Is(err, ErrNotFound) {
+			return nil // nothing (left) to delete
+		}
+		return err
+	}
+	_, started, err := runOK(ctx, create)
+	if err != nil {
+		// A clean refusal from smolvm (bad flag, name taken) created
+		// nothing, and deleting would hit someone else's machine; any
+		// other failure (killed, cancelled) may have left it half made.
+		var serr *SmolvmError
+		if started && !(errors.As(err, &serr) && serr.Kind != ErrExit) {
+			stack.push("delete", deleteStep)
+		}
+		return nil, fmt.Errorf("launch %s: create: %w", spec.Name, err)
+	}
+	stack.push("delete", deleteStep)
+	stack.push("stop", func(ctx context.Context) error {
+		_, _, err := runOK(ctx, lifecycleArgv(spec.Program, "stop", spec.Name))
+		return err
+	})
+	if _, _, err := runOK(ctx, lifecycleArgv(spec.Program, "start", spec.Name)); err != nil {
+		return nil, fmt.Errorf("launch %s: start: %w", spec.Name, err)
+	}
+	if _, err := m.DefaultUser(ctx); err != nil {
+		return nil, fmt.Errorf("launch %s: %w", spec.Name, err)
+	}
+	m.cleanup = stack
+	return m, nil
+}
+
+// Down stops and deletes the machine name (the CLI's "bottle down").
+func Down(ctx context.Context, program, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	program = Program(program)
+	if _, _, err := runOK(ctx, lifecycleArgv(program, "stop", name)); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		_, _, derr := runOK(ctx, lifecycleArgv(program, "delete", name, "-f"))
+		return errors.Join(err, derr)
+	}
+	_, _, err := runOK(ctx, lifecycleArgv(program, "delete", name, "-f"))
+	return err
+}
+
+// cleanupStack runs its steps in reverse order, each one even if an earlier
+// one failed, on a fresh context bounded by timeout.
+type cleanupStack struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	steps   []cleanupStep
+}
+
+type cleanupStep struct {
+	name string
+	fn   func(context.Context) error
+}
+
+func (s *cleanupStack) push(name string, fn func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.steps = append(s.steps, cleanupStep{name, fn})
+}
+
+func (s *cleanupStack) run() error {
+	s.mu.Lock()
+	steps := s.steps
+	s.steps = nil
+	s.mu.Unlock()
+	if len(steps) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	var errs []error
+	for i := len(steps) - 1; i >= 0; i-- {
+		if err := steps[i].fn(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("teardown: %s: %w", steps[i].name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

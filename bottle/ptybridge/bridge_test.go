@@ -1,0 +1,466 @@
+package ptybridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/smolbottle/smolbottle/internal/ptytest"
+)
+
+// wait is the deadline for things that should happen at once; it only
+// bounds a broken test, it measures nothing.
+const wait = 20 * time.Second
+
+// session is one bridge run on a user terminal played by a PTY pair.
+type session struct {
+	t        *testing.T
+	term     *ptytest.Term
+	sigs     chan os.Signal
+	before   *unix.Termios
+	restores *atomic.Int32
+	done     chan struct{}
+	code     int
+	err      error
+}
+
+var hookMu sync.Mutex
+
+// countRestores installs restoreHook for the test; tests using it do not
+// run in parallel with each other.
+func countRestores(t *testing.T) *atomic.Int32 {
+	t.Helper()
+	hookMu.Lock()
+	var n atomic.Int32
+	restoreHook = func() { n.Add(1) }
+	t.Cleanup(func() { restoreHook = nil; hookMu.Unlock() })
+	return &n
+}
+
+func termios(t *testing.T, f *os.File) *unix.Termios {
+	t.Helper()
+	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tio
+}
+
+// start runs `sh -c script` through the bridge on a fresh user terminal of
+// 24x80 (resized to rows x cols first).
+func start(t *testing.T, rows, cols int, script string, o Options) *session {
+	t.Helper()
+	term, err := ptytest.Open(rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(term.Close)
+	s := &session{t: t, term: term, sigs: make(chan os.Signal, 64), done: make(chan struct{})}
+	s.restores = countRestores(t)
+	s.before = termios(t, term.Slave())
+	o.Stdin = term.Slave()
+	if o.Stdout == nil {
+		o.Stdout = term.Slave()
+	}
+	o.Signals = s.sigs
+	cmd := exec.Command("sh", "-c", script)
+	go func() {
+		defer close(s.done)
+		s.code, s.err = Run(cmd, o)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			if cmd.Process != nil {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+			<-s.done
+		}
+	})
+	return s
+}
+
+func (s *session) expect(re string) string {
+	s.t.Helper()
+	m, err := s.term.WaitFor(regexp.MustCompile(re), wait)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return m
+}
+
+func (s *session) type_(text string) {
+	s.t.Helper()
+	if _, err := s.term.Write([]byte(text)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// finish waits for Run to return and checks the exit code and that the
+// user's terminal is back exactly as it was, restored exactly once.
+func (s *session) finish(wantCode int) {
+	s.t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(wait):
+		s.t.Fatalf("bridge did not return; output: %q", s.term.Output())
+	}
+	if s.err != nil {
+		s.t.Fatalf("Run: %v", s.err)
+	}
+	if s.code != wantCode {
+		s.t.Errorf("exit code = %d, want %d; output: %q", s.code, wantCode, s.term.Output())
+	}
+	s.checkRestored()
+}
+
+func (s *session) checkRestored() {
+	s.t.Helper()
+	if diff := cmp.Diff(s.before, termios(s.t, s.term.Slave())); diff != "" {
+		s.t.Errorf("user terminal not restored (-before +after):\n%s", diff)
+	}
+	if n := s.restores.Load(); n != 1 {
+		s.t.Errorf("terminal restored %d times, want exactly 1", n)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		want         int
+		reason       string
+	}{
+		{"zero", "exit 0", 0, "a clean exit is 0"},
+		{"three", "exit 3", 3, "the exit status passes through unchanged"},
+		{"sigint", "kill -INT $$", 130, "death by SIGINT is 128+2, like a shell reports it"},
+		{"sigterm", "kill -TERM $$", 143, "a child killed by SIGTERM gives 128+15"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, 24, 80, "echo started; "+tc.script, Options{})
+			s.expect("started")
+			s.finish(tc.want)
+			if t.Failed() {
+				t.Log(tc.reason)
+			}
+		})
+	}
+}
+
+func TestSignalsToBridgeReachChild(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sig    syscall.Signal
+		want   int
+		reason string
+	}{
+		{"sigint", syscall.SIGINT, 130, "kill -INT of the bridge ends the child, which reports 128+2"},
+		{"sigterm", syscall.SIGTERM, 143, "SIGTERM is forwarded, not fatal to the bridge"},
+		{"sighup", syscall.SIGHUP, 129, "a hangup is forwarded so the child ends too"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The child's sleep is in the child's process group: the signal
+			// must reach the whole group, not only sh.
+			s := start(t, 24, 80, "grep Sig /proc/$$/status; echo ready; sleep 1000; echo not-killed", Options{})
+			s.expect("ready")
+			s.sigs <- tc.sig
+			s.finish(tc.want)
+			if bytes.Contains(s.term.Output(), []byte("not-killed")) {
+				t.Errorf("child survived %v", tc.sig)
+			}
+			if t.Failed() {
+				t.Log(tc.reason)
+			}
+		})
+	}
+}
+
+func TestRawModeWhileRunning(t *testing.T) {
+	s := start(t, 24, 80, "echo ready; read line; echo got:$line", Options{})
+	s.expect("ready")
+	tio := termios(t, s.term.Slave())
+	if tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) != 0 {
+		t.Errorf("user terminal not raw while the child runs: lflag=%#x", tio.Lflag)
+	}
+	// Ctrl-C in raw mode is a byte for the child's terminal, whose line
+	// discipline turns it into SIGINT for the child (not for the bridge).
+	s.type_("hello\r")
+	s.expect("got:hello")
+	s.finish(0)
+}
+
+func TestCtrlCKillsChildThroughItsTerminal(t *testing.T) {
+	s := start(t, 24, 80, "echo ready; sleep 1000", Options{})
+	s.expect("ready")
+	s.type_("\x03")
+	s.finish(130)
+}
+
+func TestInitialSizeAndResize(t *testing.T) {
+	script := `o=; while :; do s=$(stty size); [ "$s" != "$o" ] && echo "size=$s." && o=$s; sleep 0.02; done`
+	s := start(t, 33, 101, script, Options{})
+	s.expect(`size=33 101\.`)
+	if err := s.term.Resize(40, 120); err != nil {
+		t.Fatal(err)
+	}
+	s.sigs <- syscall.SIGWINCH
+	s.expect(`size=40 120\.`)
+	// A burst of resizes ends at the last size.
+	for i := range 30 {
+		if err := s.term.Resize(10+i, 50+i); err != nil {
+			t.Fatal(err)
+		}
+		s.sigs <- syscall.SIGWINCH
+	}
+	s.expect(`size=39 79\.`)
+	s.sigs <- syscall.SIGTERM
+	s.finish(143)
+}
+
+// recordingResizer records the sizes it is given and whether calls
+// overlapped.
+type recordingResizer struct {
+	mu       sync.Mutex
+	sizes    []Size
+	inFlight atomic.Int32
+	overlap  atomic.Bool
+	got      chan Size
+}
+
+func (r *recordingResizer) Resize(ctx context.Context, s Size) error {
+	if r.inFlight.Add(1) > 1 {
+		r.overlap.Store(true)
+	}
+	defer r.inFlight.Add(-1)
+	time.Sleep(5 * time.Millisecond) // a side-channel exec takes a while
+	r.mu.Lock()
+	r.sizes = append(r.sizes, s)
+	r.mu.Unlock()
+	r.got <- s
+	return nil
+}
+
+func TestResizerGetsStartSizeAndNewest(t *testing.T) {
+	r := &recordingResizer{got: make(chan Size, 100)}
+	s := start(t, 30, 90, "echo ready; sleep 1000", Options{Resizer: r})
+	s.expect("ready")
+	waitSize := func(want Size) {
+		t.Helper()
+		timeout := time.After(wait)
+		for {
+			select {
+			case got := <-r.got:
+				if got == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("resizer never got %v; got %v", want, r.sizes)
+			}
+		}
+	}
+	waitSize(Size{30, 90})
+	for i := range 20 {
+		if err := s.term.Resize(20+i, 60+i); err != nil {
+			t.Fatal(err)
+		}
+		s.sigs <- syscall.SIGWINCH
+	}
+	waitSize(Size{39, 79})
+	s.sigs <- syscall.SIGINT
+	s.finish(130)
+	if r.overlap.Load() {
+		t.Error("resizer calls overlapped")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.sizes) == 0 || r.sizes[0] != (Size{30, 90}) {
+		t.Errorf("first size = %v, want the start size 30x90", r.sizes)
+	}
+}
+
+func TestLargeOutputArrivesComplete(t *testing.T) {
+	const size = 64 << 20
+	data := make([]byte, size)
+	rng := rand.NewChaCha8([32]byte{1})
+	_, _ = rng.Read(data)
+	file := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	data = nil
+
+	// The test reads the bridge's output itself, from a pipe, so the
+	// whole stream can be hashed without keeping 64 MiB of terminal output.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	type result struct {
+		n   int64
+		sum [32]byte
+	}
+	res := make(chan result, 1)
+	go func() {
+		h := sha256.New()
+		n, _ := io.Copy(h, pr)
+		var r result
+		r.n = n
+		copy(r.sum[:], h.Sum(nil))
+		res <- r
+	}()
+	// stty raw on the host PTY: no \n -> \r\n translation of binary data.
+	s := start(t, 24, 80, "stty raw -echo && cat "+file, Options{Stdout: pw})
+	select {
+	case <-s.done:
+	case <-time.After(2 * wait):
+		t.Fatal("bridge did not return")
+	}
+	pw.Close()
+	if s.err != nil || s.code != 0 {
+		t.Fatalf("Run = %d, %v", s.code, s.err)
+	}
+	got := <-res
+	if got.n != size || got.sum != want {
+		t.Errorf("got %d bytes (sha256 %x), want %d bytes (sha256 %x)", got.n, got.sum, size, want)
+	}
+	s.checkRestored()
+}
+
+func TestNoKeysStolenAfterReturn(t *testing.T) {
+	s := start(t, 24, 80, "exit 0", Options{})
+	s.finish(0)
+	// The terminal is cooked again; a line typed now belongs to whoever
+	// reads the terminal next, not to a leftover goroutine of the bridge.
+	s.type_("after\n")
+	buf := make([]byte, 100)
+	n, err := s.term.Slave().Read(buf)
+	if err != nil || string(buf[:n]) != "after\n" {
+		t.Errorf("read after return = %q, %v; want %q", buf[:n], err, "after\n")
+	}
+}
+
+type panicWriter struct{}
+
+func (panicWriter) Write(p []byte) (int, error) { panic("writer broke") }
+
+func TestPanicPropagates(t *testing.T) {
+	// Run in the test goroutine to observe the panic.
+	term, err := ptytest.Open(24, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(term.Close)
+	restores := countRestores(t)
+	before := termios(t, term.Slave())
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	cmd := exec.Command("sh", "-c", "echo $$ >"+pidFile+"; echo boom; exec sleep 1000")
+	func() {
+		defer func() {
+			if r := recover(); r != "writer broke" {
+				t.Errorf("recovered %v, want the writer's panic", r)
+			}
+		}()
+		_, _ = Run(cmd, Options{Stdin: term.Slave(), Stdout: panicWriter{}, Signals: make(chan os.Signal)})
+	}()
+	if diff := cmp.Diff(before, termios(t, term.Slave())); diff != "" {
+		t.Errorf("user terminal not restored after panic (-before +after):\n%s", diff)
+	}
+	if n := restores.Load(); n != 1 {
+		t.Errorf("terminal restored %d times, want 1", n)
+	}
+	// The child was killed: Run reaped it, so its PID is gone.
+	if cmd.ProcessState == nil {
+		t.Fatal("child not reaped")
+	}
+	if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("child status %v, want killed by SIGKILL", cmd.ProcessState)
+	}
+}
+
+func TestPlainPathWhenStdinIsNotATerminal(t *testing.T) {
+	in, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var out bytes.Buffer
+	cmd := exec.Command("sh", "-c", `if [ -t 0 ] || [ -t 1 ]; then echo tty; else echo plain; fi; exit 3`)
+	code, err := Run(cmd, Options{Stdin: in, Stdout: &out, Signals: make(chan os.Signal)})
+	if err != nil || code != 3 {
+		t.Fatalf("Run = %d, %v; want 3, nil", code, err)
+	}
+	if out.String() != "plain\n" {
+		t.Errorf("output %q: want the command on the given files, no PTY", out.String())
+	}
+}
+
+func TestPlainPathForwardsSignals(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	sigs := make(chan os.Signal, 1)
+	cmd := exec.Command("sh", "-c", "echo ready; sleep 1000")
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, err := Run(cmd, Options{Stdin: nil, Stdout: pw, Signals: sigs})
+		pw.Close()
+		done <- result{code, err}
+	}()
+	line := make([]byte, 6)
+	if _, err := io.ReadFull(pr, line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("read %q, %v", line, err)
+	}
+	sigs <- syscall.SIGINT
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 130 {
+			t.Errorf("Run = %d, %v; want 130", r.code, r.err)
+		}
+	case <-time.After(wait):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatal("SIGINT did not reach the child")
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	term, err := ptytest.Open(24, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(term.Close)
+	restores := countRestores(t)
+	before := termios(t, term.Slave())
+	code, err := Run(exec.Command("/nonexistent/program"), Options{Stdin: term.Slave(), Signals: make(chan os.Signal)})
+	if code != -1 || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Run = %d, %v; want -1 and a not-exist error", code, err)
+	}
+	if diff := cmp.Diff(before, termios(t, term.Slave())); diff != "" {
+		t.Errorf("user terminal not restored after a start failure (-before +after):\n%s", diff)
+	}
+	if n := restores.Load(); n != 1 {
+		t.Errorf("terminal restored %d times, want 1", n)
+	}
+}

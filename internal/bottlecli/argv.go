@@ -1,0 +1,204 @@
+package bottlecli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/smolbottle/smolbottle/bottle"
+)
+
+const argvUsage = `Usage: bottle argv agent|exec|cp [FLAGS] [ARGS]
+
+Print the smolvm command line bottle would run, without running anything:
+one shell-quoted line (a POSIX shell splits it back into the same words),
+or with --json exactly one JSON array of strings.
+
+  agent   the coding agent (claude or codex) as the agent user
+  exec    /bin/sh -c SCRIPT as a user
+  cp      smolvm machine cp, in or (with --out) out
+
+Run 'bottle argv SUBCOMMAND -h' for its flags.
+`
+
+func runArgv(c *cli, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, argvUsage)
+		return errUsageShown
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprint(c.stdout, argvUsage)
+		return errHelpShown
+	case "agent":
+		return runArgvAgent(c, args[1:])
+	case "exec":
+		return runArgvExec(c, args[1:])
+	case "cp":
+		return runArgvCp(c, args[1:])
+	}
+	return usageErrorf("argv: unknown subcommand %q (want agent, exec or cp)", args[0])
+}
+
+// agentFlags are the flags that describe the agent.
+type agentFlags struct {
+	command, mode, promptPath, user string
+	noTTY                           bool
+}
+
+func (af *agentFlags) register(fs *flagSet) {
+	fs.StringVar(&af.command, "agent", bottle.DefaultAgentCommand, "agent `COMMAND` in the guest")
+	fs.StringVar(&af.mode, "prompt-mode", "", "`MODE`: claude_append_file or codex_read_prompt_file (default: codex_read_prompt_file for codex, else claude_append_file)")
+	fs.StringVar(&af.promptPath, "prompt-path", "", "guest `PATH` of the prompt file (none: no prompt arguments)")
+	fs.StringVar(&af.user, "user", bottle.DefaultUser, "`USER` that runs the agent")
+	fs.BoolVar(&af.noTTY, "no-tty", false, "no guest terminal (no -i -t)")
+}
+
+func (af *agentFlags) agent() bottle.Agent {
+	return bottle.Agent{Command: af.command, PromptMode: bottle.PromptMode(af.mode), PromptPath: af.promptPath, User: af.user}
+}
+
+const argvAgentUsage = `Usage: bottle argv agent --name NAME [FLAGS] [-- ARGS...]
+
+Print the command line that runs the agent in machine NAME, as user node
+unless --user says otherwise, with ARGS passed to the agent.
+`
+
+func runArgvAgent(c *cli, args []string) error {
+	fs := newFlags("argv agent", argvAgentUsage)
+	var tf targetFlags
+	var af agentFlags
+	tf.register(fs, true)
+	af.register(fs)
+	asJSON := fs.Bool("json", false, "print one JSON array of strings")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	t, err := tf.target(c)
+	if err != nil {
+		return err
+	}
+	inv, err := bottle.AgentArgv(t, af.agent(), fs.Args(), !af.noTTY)
+	if err != nil {
+		return err
+	}
+	return c.printArgv(inv.Argv, *asJSON)
+}
+
+const argvExecUsage = `Usage: bottle argv exec --name NAME [FLAGS] -- SCRIPT
+
+Print the command line that runs /bin/sh -c SCRIPT in machine NAME as
+--user (default node).
+`
+
+func runArgvExec(c *cli, args []string) error {
+	fs := newFlags("argv exec", argvExecUsage)
+	var tf targetFlags
+	tf.register(fs, true)
+	user := fs.String("user", bottle.DefaultUser, "run the script as `USER`")
+	asJSON := fs.Bool("json", false, "print one JSON array of strings")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	script, err := oneScript(fs)
+	if err != nil {
+		return err
+	}
+	t, err := tf.target(c)
+	if err != nil {
+		return err
+	}
+	inv, err := bottle.ExecArgv(t, *user, script)
+	if err != nil {
+		return err
+	}
+	return c.printArgv(inv.Argv, *asJSON)
+}
+
+func oneScript(fs *flagSet) (string, error) {
+	if fs.NArg() != 1 {
+		return "", usageErrorf("%s: want exactly one SCRIPT after the flags, got %d arguments (quote the script)", fs.Name(), fs.NArg())
+	}
+	return fs.Arg(0), nil
+}
+
+const argvCpUsage = `Usage: bottle argv cp --name NAME [--out] [--json] SRC DST
+
+Print the smolvm machine cp command line. Without --out, SRC is a host
+path and DST a guest path (upload); with --out, SRC is a guest path and
+DST a host path (download). An upload from a host path containing ':'
+has no direct command line: 'bottle cp' stages such a file first.
+`
+
+func runArgvCp(c *cli, args []string) error {
+	fs := newFlags("argv cp", argvCpUsage)
+	var tf targetFlags
+	tf.register(fs, false)
+	out := fs.Bool("out", false, "copy out of the machine: SRC is the guest path, DST the host path")
+	asJSON := fs.Bool("json", false, "print one JSON array of strings")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	src, dst, err := twoPaths(fs)
+	if err != nil {
+		return err
+	}
+	t, err := tf.target(c)
+	if err != nil {
+		return err
+	}
+	var inv bottle.Invocation
+	if *out {
+		inv, err = bottle.CopyOutArgv(t, src, dst)
+	} else {
+		inv, err = bottle.CopyInArgv(t, src, dst)
+	}
+	if errors.Is(err, bottle.ErrColonPath) {
+		return fmt.Errorf("%w; 'bottle cp' stages such a file under a colon-free name", err)
+	}
+	if err != nil {
+		return err
+	}
+	return c.printArgv(inv.Argv, *asJSON)
+}
+
+func twoPaths(fs *flagSet) (string, string, error) {
+	if fs.NArg() != 2 {
+		return "", "", usageErrorf("%s: want SRC and DST, got %d arguments", fs.Name(), fs.NArg())
+	}
+	return fs.Arg(0), fs.Arg(1), nil
+}
+
+// printArgv prints argv as one JSON array or one shell-quoted line.
+func (c *cli) printArgv(argv []string, asJSON bool) error {
+	if !asJSON {
+		fmt.Fprintln(c.stdout, bottle.ShellQuote(argv))
+		return nil
+	}
+	for _, a := range argv {
+		if !utf8.ValidString(a) {
+			return fmt.Errorf("argument %q is not valid UTF-8, which JSON cannot carry exactly; drop --json", a)
+		}
+	}
+	b, err := marshalArgv(argv)
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(b)
+	return err
+}
+
+func marshalArgv(argv []string) ([]byte, error) {
+	if argv == nil {
+		argv = []string{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(argv); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

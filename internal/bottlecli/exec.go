@@ -1,0 +1,88 @@
+package bottlecli
+
+import (
+	"github.com/smolbottle/smolbottle/bottle"
+)
+
+const execUsage = `Usage: bottle exec --name NAME [FLAGS] -- SCRIPT
+
+Run /bin/sh -c SCRIPT in the running machine NAME as --user (default node),
+with the guest env and secrets given. The script's stdout and stderr are
+passed through and bottle exits with the script's exit status.
+
+Unless --guest-user says it, bottle first asks the guest which user smolvm
+exec runs as ("id -un"), to know whether to switch users with runuser.
+`
+
+func runExec(c *cli, args []string) error {
+	fs := newFlags("exec", execUsage)
+	var tf targetFlags
+	tf.register(fs, true)
+	user := fs.String("user", bottle.DefaultUser, "run the script as `USER`")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	script, err := oneScript(fs)
+	if err != nil {
+		return err
+	}
+	t, err := tf.target(c)
+	if err != nil {
+		return err
+	}
+	if err := bottle.ValidateUser(*user); err != nil {
+		return err
+	}
+	m, err := bottle.Open(t, bottle.Agent{})
+	if err != nil {
+		return err
+	}
+	res, err := m.Exec(c.ctx, script, *user)
+	if err != nil {
+		return err
+	}
+	if _, err := c.stdout.Write(res.Stdout); err != nil {
+		return err
+	}
+	if _, err := c.stderr.Write(res.Stderr); err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return exitCode(res.ExitCode)
+	}
+	return nil
+}
+
+const cpUsage = `Usage: bottle cp --name NAME [--out] SRC DST
+
+Copy a file into the running machine NAME (SRC a host path, DST a guest
+path) or, with --out, out of it (SRC a guest path, DST a host path).
+A host path containing ':' is staged under a colon-free name first, so
+smolvm never mistakes it for MACHINE:PATH.
+`
+
+func runCp(c *cli, args []string) error {
+	fs := newFlags("cp", cpUsage)
+	var tf targetFlags
+	tf.register(fs, false)
+	out := fs.Bool("out", false, "copy out of the machine: SRC is the guest path, DST the host path")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	src, dst, err := twoPaths(fs)
+	if err != nil {
+		return err
+	}
+	t, err := tf.target(c)
+	if err != nil {
+		return err
+	}
+	m, err := bottle.Open(t, bottle.Agent{})
+	if err != nil {
+		return err
+	}
+	if *out {
+		return m.CopyOut(c.ctx, src, dst)
+	}
+	return m.CopyIn(c.ctx, src, dst)
+}
