@@ -24,6 +24,9 @@ func Setup(env *testscript.Env) error {
 	// Whatever a script leaves running (it may fail midway), stop every fake
 	// machine whose data dir is under its work dir.
 	env.Defer(func() { fakesmolvm.StopAll(env.WorkDir) })
+	// Programs built with -race sleep 1s at exit by default; scripts run
+	// many of them.
+	env.Setenv("GORACE", "atexit_sleep_ms=0")
 	return nil
 }
 
