@@ -194,6 +194,7 @@ func (c *config) params(m Model, files []string) testscript.Params {
 	cmds["cleanup"] = cmdCleanup
 	cmds["launch"] = cmdLaunch
 	cmds["waitlog"] = cmdWaitlog
+	cmds["waitguest"] = cmdWaitguest
 	return testscript.Params{
 		Files: files,
 		Setup: func(env *testscript.Env) error {
@@ -349,7 +350,21 @@ func cmdLaunch(ts *testscript.TestScript, neg bool, args []string) {
 	if err := ts.Exec("bottle", up...); err != nil {
 		ts.Fatalf("launch %s: %v", name, err)
 	}
+	if m, ok := ts.Value(keyModel).(Model); ok && m.Image == "" {
+		// A bare machine has root only. Agent images carry a "node" user
+		// (uid 1000); give the bare guest the same, as root, so that
+		// running things as node has someone to be.
+		if err := ts.Exec("smolvm", "machine", "exec", "--name", name, "--", "sh", "-c", addNodeUser); err != nil {
+			ts.Fatalf("launch %s: adding user node: %v", name, err)
+		}
+	}
 }
+
+const addNodeUser = `set -e
+grep -q '^node:' /etc/passwd || echo 'node:x:1000:1000:node:/home/node:/bin/sh' >> /etc/passwd
+grep -q '^node:' /etc/group || echo 'node:x:1000:' >> /etc/group
+mkdir -p /home/node
+chown 1000:1000 /home/node`
 
 // cmdWaitlog: waitlog MACHINE REGEXP
 // Wait (up to 20 s) until fake-smolvm's invocation log for MACHINE matches
@@ -374,6 +389,30 @@ func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("waitlog: no match for %q in the log of %s after 20s:\n%s", args[1], args[0], out)
+}
+
+// cmdWaitguest: waitguest MACHINE SCRIPT
+// Wait (up to 20 s) until SCRIPT exits 0 in the machine (run with
+// `smolvm machine exec --name MACHINE -- sh -c SCRIPT`): a script waits for
+// a guest state (a file a background command wrote, a process gone)
+// instead of sleeping for a guessed time. Works on every backend.
+func cmdWaitguest(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitguest MACHINE SCRIPT")
+	}
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		cmd := exec.Command("smolvm", "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
+		cmd.Env = scriptEnv(ts)
+		if path, lerr := lookPath(ts, "smolvm"); lerr == nil {
+			cmd.Path = path
+		}
+		if out, err = cmd.CombinedOutput(); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("waitguest: %q did not succeed in %s within 20s: %v\n%s", args[1], args[0], err, out)
 }
 
 // scriptEnv is the script's environment for programs run outside ts.Exec.
