@@ -162,8 +162,8 @@ func TestLifecycle(t *testing.T) {
 	if err := Stop(d); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-		t.Fatalf("agent %d still exists after Stop", pid)
+	if !exited(pid) {
+		t.Fatalf("agent %d still running after Stop", pid)
 	}
 	if _, ok := Alive(d); ok {
 		t.Fatal("Alive after Stop")
@@ -222,3 +222,15 @@ func TestAgentExitsWhenDataDirRemoved(t *testing.T) {
 }
 
 var _ = bytes.NewBuffer
+
+// exited reports whether a process is gone or a zombie (Start's own Wait
+// goroutine reaps it a moment later).
+func exited(pid int) bool {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
