@@ -420,7 +420,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "SMOLVM", "SMOLVM_DATA_DIR",
 		"XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
-		"FAKE_SMOLVM_IMAGES", "FAKE_SMOLVM_LOG"} {
+		"FAKE_SMOLVM_IMAGES", "FAKE_SMOLVM_LOG", "GORACE"} {
 		if v := ts.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}
