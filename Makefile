@@ -25,5 +25,14 @@ lint:
 update:
 	$(GO) test ./... -update
 
+# The conformance suite (conformance/) against fake-smolvm, then against a
+# real smolvm ($$SMOLVM or PATH; $$CONFORMANCE_IMAGE for the image model). Run
+# in the package directory so the summary and the skipped list always show.
+conformance:
+	cd conformance && $(GO) test -count=1
+
+conformance-real:
+	cd conformance && $(GO) test -count=1 -tags realvm
+
 clean:
 	rm -rf $(BIN)
