@@ -25,5 +25,9 @@ lint:
 update:
 	$(GO) test ./... -update
 
+# Latency of the built fake binary: exec, start, 1 MiB cp (ms/median).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/fakesmolvm/
+
 clean:
 	rm -rf $(BIN)
