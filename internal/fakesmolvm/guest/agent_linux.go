@@ -281,6 +281,18 @@ func mountTree(root, usrLocal string, cfg Config, first bool) error {
 			return err
 		}
 	}
+	// Debian's /usr/bin/awk and friends resolve through /etc/alternatives:
+	// the host's, read-only (hundreds of symlinks, too slow to copy).
+	if fi, err := os.Stat("/etc/alternatives"); err == nil && fi.IsDir() {
+		for _, d := range []string{"etc", "etc/alternatives"} {
+			if err := mountpoint(filepath.Join(root, d)); err != nil {
+				return err
+			}
+		}
+		if err := bindReadOnly("/etc/alternatives", filepath.Join(root, "etc/alternatives")); err != nil {
+			return err
+		}
+	}
 	if err := unix.Mount(usrLocal, filepath.Join(root, "usr/local"), "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("mount /usr/local: %w", err)
 	}
@@ -544,11 +556,11 @@ type hostFile struct {
 }
 
 // hostEtc lists what real programs need from the host /etc: the dynamic
-// linker's cache, name service config, alternatives (Debian's /usr/bin/awk
-// points there), TLS roots.
+// linker's cache, name service config, TLS roots. (/etc/alternatives is
+// bind-mounted instead.)
 var hostEtc = []string{
 	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "host.conf",
-	"resolv.conf", "localtime", "alternatives", "protocols", "services",
+	"resolv.conf", "localtime", "protocols", "services",
 	"ssl/certs/ca-certificates.crt", "ssl/openssl.cnf", "shells", "mime.types",
 }
 

@@ -32,8 +32,10 @@ package guest
 // sysrq-trigger, irq, bus, fs read-only and kcore, keys... masked. The
 // first start (no DATADIR/guest.ready) writes the Alpine-like /etc
 // (os-release, passwd and group with root only, hostname, hosts), copies
-// from the host /etc what programs need (ld.so.cache, nsswitch.conf,
-// alternatives, CA roots...), then lays ImageDir/rootfs over the tree.
+// from the host /etc what programs need (ld.so.cache, nsswitch.conf, CA
+// roots...), then lays ImageDir/rootfs over the tree. The host's
+// /etc/alternatives (Debian's awk, pager... links) is bind-mounted
+// read-only on every start: copying its hundreds of links is slow.
 // All writes into the tree happen after pivot_root, so a symlink the guest
 // left cannot redirect them to a host file.
 //
