@@ -17,8 +17,9 @@ package guest
 // Users. As root, guest uids/gids 0-65535 are host 0-65535, so the guest's
 // runuser can switch to any user in the guest's /etc/passwd. As any other
 // user the caller is the guest's root and the only id: runuser to another
-// user fails with "runuser: cannot set user id: Invalid argument", and an
-// image whose user is not root cannot run commands. Doctor says which.
+// user fails with "runuser: cannot set groups: Operation not permitted", and
+// an image whose user is not root cannot run commands (spawn fails with
+// "Operation not permitted"). Doctor says which.
 //
 // The tree. DATADIR/rootfs is the guest's root (pivot_root, host root
 // detached): /etc, /root, /home, /workspace, /var, /opt are its own and
