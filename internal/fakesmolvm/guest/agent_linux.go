@@ -64,8 +64,14 @@ func agentMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: __agent DATADIR")
 		return 2
 	}
-	// fd 3 is the readiness pipe from Start.
+	// fd 3 is the readiness pipe from Start, fd 4 maybe the owner's pidfd.
+	// Neither may reach a guest process, and nor may anything the CLI
+	// inherited from whoever ran it (a pipe of the host's shell...).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ready := os.NewFile(3, "ready")
+	if os.Getenv(ownerFDEnv) == "4" {
+		go watchOwner(4)
+	}
 	a, err := setupAgent(args[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
@@ -196,6 +202,24 @@ func (a *agent) serve() {
 			continue
 		}
 		go a.handle(c)
+	}
+}
+
+// ownerFDEnv tells the agent that fd 4 is its owner's pidfd.
+const ownerFDEnv = "FAKE_SMOLVM_OWNER_FD"
+
+// watchOwner ends the agent once the owner process (OwnerPIDEnv) is gone.
+func watchOwner(fd int) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if n == 1 || err != nil {
+			fmt.Fprintln(os.Stderr, "agent: owner process ended, shutting down")
+			os.Exit(0)
+		}
 	}
 }
 
