@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
 )
 
 // Setup gives each script its own world: HOME under $WORK, so fake-smolvm's
@@ -16,6 +18,9 @@ func Setup(env *testscript.Env) error {
 	// testscript does not inherit the host environment, so no XDG_* or
 	// SMOLVM_* variable leaks in from the developer's shell.
 	env.Setenv("HOME", home)
+	// Whatever a script leaves running (it may fail midway), stop every fake
+	// machine whose data dir is under its work dir.
+	env.Defer(func() { fakesmolvm.StopAll(env.WorkDir) })
 	return nil
 }
 

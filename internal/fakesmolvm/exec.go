@@ -1,0 +1,191 @@
+package fakesmolvm
+
+import (
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/term"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
+)
+
+// requireRunning applies exec's preconditions (§11.1): it never starts a
+// machine. It returns the machine's data dir.
+func (c *cli) requireRunning(name string, named bool) (string, error) {
+	r, err := c.store.get(name)
+	if err != nil {
+		return "", err
+	}
+	if r == nil {
+		if !named {
+			return "", errorf("agent operation failed: connect: machine '%s' not found", name)
+		}
+		if err := validateName(name); err != nil {
+			return "", errorf("config operation failed: validate machine name: %v", err)
+		}
+		return "", errorf("vm not found: %s", name)
+	}
+	if state, _ := c.displayState(r); state != "running" {
+		if named {
+			return "", errorf("agent operation failed: connect: machine '%s' is not running. Use 'smolvm machine start --name %s' first.", name, name)
+		}
+		return "", errorf("agent operation failed: connect: machine '%s' is not running. Use 'smolvm machine start' first.", name)
+	}
+	return c.paths.machineDir(name), nil
+}
+
+// execRequest builds the guest request from exec-style flags.
+func (c *cli) execRequest(p *parsed, argv []string) guest.ExecRequest {
+	req := guest.ExecRequest{Argv: argv, Env: resolveEnv(p.all("env"), c.lookupEnv)}
+	req.Workdir, _ = p.get("workdir")
+	if s, ok := p.get("timeout"); ok {
+		req.Timeout, _ = parseTimeout(s)
+	}
+	switch {
+	case p.has("detach"):
+		req.Mode = guest.Detach
+	case p.has("tty"):
+		req.Mode = guest.TTY
+	case p.has("interactive"):
+		req.Mode = guest.Interactive
+	case p.has("stream"):
+		req.Mode = guest.Stream
+	default:
+		req.Mode = guest.Buffered
+	}
+	if f := c.fault; f != nil {
+		req.KillMachine = f.KillMachine
+		req.NoResizeForwarding = f.NoResizeForwarding
+	}
+	return req
+}
+
+// exec implements `machine exec` (§11).
+func (c *cli) exec(p *parsed) error {
+	name, named := p.get("name")
+	if !named {
+		name = "default"
+	}
+	dir, err := c.requireRunning(name, named)
+	if err != nil {
+		return err
+	}
+	return c.runGuest(dir, c.execRequest(p, p.args))
+}
+
+// shell implements `machine shell` (§12): exec -it -- /bin/sh.
+func (c *cli) shell(p *parsed) error {
+	name, named := p.get("name")
+	if !named {
+		name = "default"
+	}
+	dir, err := c.requireRunning(name, named)
+	if err != nil {
+		return err
+	}
+	req := c.execRequest(p, []string{"/bin/sh"})
+	req.Mode = guest.TTY
+	return c.runGuest(dir, req)
+}
+
+// runGuest runs req and turns its outcome into the invocation's result.
+func (c *cli) runGuest(dir string, req guest.ExecRequest) error {
+	stdin := c.stdin
+	if req.Mode == guest.Interactive || req.Mode == guest.TTY {
+		stdin = c.forwardedStdin()
+	}
+	code, err := guest.Exec(dir, req, guest.Stdio{Stdin: stdin, Stdout: c.stdout, Stderr: c.stderr})
+	if err != nil {
+		return &runtimeError{err.Error()}
+	}
+	return exitCode(code)
+}
+
+// forwardedStdin is the stdin handed to a guest that reads it. A terminal is
+// passed as is (the guest reads its size); anything else goes through a pipe
+// so the recorder can count the bytes.
+func (c *cli) forwardedStdin() *os.File {
+	if c.stdin == nil {
+		return nil
+	}
+	if term.IsTerminal(int(c.stdin.Fd())) {
+		c.stdinTTY = true
+		return c.stdin
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return c.stdin
+	}
+	go func() {
+		_, _ = io.Copy(countWriter{pw, &c.stdinBytes}, c.stdin)
+		pw.Close()
+	}()
+	return pr
+}
+
+type countWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (cw countWriter) Write(b []byte) (int, error) {
+	n, err := cw.w.Write(b)
+	atomic.AddInt64(cw.n, int64(n))
+	return n, err
+}
+
+// cp implements `machine cp` (§13).
+func (c *cli) cp(p *parsed) error {
+	src, dst := p.args[0], p.args[1]
+	req := guest.CopyRequest{}
+	var name string
+	if m, g, ok := strings.Cut(src, ":"); ok {
+		name, req.GuestPath, req.LocalPath = m, g, dst
+	} else if m, g, ok := strings.Cut(dst, ":"); ok {
+		name, req.GuestPath, req.LocalPath, req.Upload = m, g, src, true
+	} else {
+		return errorf("config operation failed: cp: one of SRC or DST must use machine:path syntax (e.g., myvm:/workspace/file)")
+	}
+	if !req.Upload && (p.has("mode") || p.has("uid") || p.has("gid")) {
+		return errorf("config operation failed: cp: --mode/--uid/--gid apply to uploads only (host -> machine)")
+	}
+	c.machine = name
+	dir, err := c.requireRunning(name, true)
+	if err != nil {
+		return err
+	}
+	if s, ok := p.get("mode"); ok {
+		m, err := parseMode(s)
+		if err != nil {
+			return &runtimeError{err.Error()}
+		}
+		req.Mode = &m
+	}
+	for long, dst := range map[string]**uint32{"uid": &req.UID, "gid": &req.GID} {
+		if s, ok := p.get(long); ok {
+			n, _ := parseUintRust(s, 32)
+			v := uint32(n)
+			*dst = &v
+		}
+	}
+	if err := guest.Copy(dir, req, c.stderr); err != nil {
+		return &runtimeError{err.Error()}
+	}
+	return nil
+}
+
+// dataDir implements `machine data-dir` (§14).
+func (c *cli) dataDir(p *parsed) error {
+	name, _ := p.get("name")
+	r, err := c.store.get(name)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return errorf("vm not found: %s", name)
+	}
+	c.out("%s", c.paths.machineDir(name))
+	return nil
+}

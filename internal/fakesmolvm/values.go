@@ -1,0 +1,193 @@
+package fakesmolvm
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Value parsers with clap's and smolvm's messages (§5, §11, §13).
+
+// rangedUint is clap's value_parser!(uN): a decimal integer within 0..=max.
+func rangedUint(max uint64) func(string) error {
+	return func(s string) error {
+		_, err := parseRanged(s, max)
+		return err
+	}
+}
+
+func parseRanged(s string, max uint64) (uint64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			switch {
+			case s == "":
+				return 0, errors.New("cannot parse integer from empty string")
+			case ne.Err == strconv.ErrRange:
+				if strings.HasPrefix(s, "-") {
+					return 0, errors.New("number too small to fit in target type")
+				}
+				return 0, errors.New("number too large to fit in target type")
+			}
+		}
+		return 0, errors.New("invalid digit found in string")
+	}
+	if n < 0 || uint64(n) > max {
+		return 0, fmt.Errorf("%d is not in 0..=%d", n, max)
+	}
+	return uint64(n), nil
+}
+
+// plainUint is Rust's str::parse::<uN>() (no range message).
+func plainUint(bits int) func(string) error {
+	return func(s string) error {
+		_, err := parseUintRust(s, bits)
+		return err
+	}
+}
+
+func parseUintRust(s string, bits int) (uint64, error) {
+	if s == "" {
+		return 0, errors.New("cannot parse integer from empty string")
+	}
+	n, err := strconv.ParseUint(strings.TrimPrefix(s, "+"), 10, bits)
+	if err != nil {
+		if ne := (*strconv.NumError)(nil); errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return 0, errors.New("number too large to fit in target type")
+		}
+		return 0, errors.New("invalid digit found in string")
+	}
+	return n, nil
+}
+
+// portMap is one -p value.
+type portMap struct{ Host, Guest uint16 }
+
+func parsePort(s string) (portMap, error) {
+	if h, g, ok := strings.Cut(s, ":"); ok {
+		hp, err := strconv.ParseUint(h, 10, 16)
+		if err != nil {
+			return portMap{}, fmt.Errorf("invalid host port: %s", h)
+		}
+		gp, err := strconv.ParseUint(g, 10, 16)
+		if err != nil {
+			return portMap{}, fmt.Errorf("invalid guest port: %s", g)
+		}
+		if hp == 0 {
+			return portMap{}, errors.New("host port 0 is not valid for VM port forwarding")
+		}
+		return portMap{uint16(hp), uint16(gp)}, nil
+	}
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return portMap{}, fmt.Errorf("invalid port: %s", s)
+	}
+	if p == 0 {
+		return portMap{}, errors.New("host port 0 is not valid for VM port forwarding")
+	}
+	return portMap{uint16(p), uint16(p)}, nil
+}
+
+func checkPort(s string) error { _, err := parsePort(s); return err }
+
+func checkImage(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("image reference must not be empty")
+	}
+	return nil
+}
+
+func checkTimeout(s string) error { _, err := parseTimeout(s); return err }
+
+func parseTimeout(s string) (time.Duration, error) {
+	d, err := parseHumantime(s)
+	if err != nil {
+		return 0, err
+	}
+	if d == 0 {
+		return 0, errors.New("timeout must be greater than 0 (e.g., 5sec, 30s)")
+	}
+	return d, nil
+}
+
+// parseHumantime follows the humantime crate's parse_duration and its
+// error texts.
+func parseHumantime(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, errors.New("value was empty")
+	}
+	var total time.Duration
+	i := 0
+	for i < len(s) {
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if start == i {
+			return 0, fmt.Errorf("expected number at %d", start)
+		}
+		num, err := strconv.ParseUint(s[start:i], 10, 64)
+		if err != nil {
+			return 0, errors.New("number is too large")
+		}
+		ustart := i
+		for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= 0x80) {
+			i++
+		}
+		unit := s[ustart:i]
+		if i < len(s) && s[i] != ' ' && !(s[i] >= '0' && s[i] <= '9') {
+			return 0, fmt.Errorf("invalid character at %d", i)
+		}
+		var mul time.Duration
+		switch unit {
+		case "nanos", "nsec", "ns":
+			mul = time.Nanosecond
+		case "usec", "us", "µs":
+			mul = time.Microsecond
+		case "millis", "msec", "ms":
+			mul = time.Millisecond
+		case "seconds", "second", "secs", "sec", "s":
+			mul = time.Second
+		case "minutes", "minute", "min", "mins", "m":
+			mul = time.Minute
+		case "hours", "hour", "hr", "hrs", "h":
+			mul = time.Hour
+		case "days", "day", "d":
+			mul = 24 * time.Hour
+		case "weeks", "week", "w":
+			mul = 7 * 24 * time.Hour
+		case "months", "month", "M":
+			mul = 2630016 * time.Second
+		case "years", "year", "y":
+			mul = 31557600 * time.Second
+		case "":
+			return 0, fmt.Errorf("time unit needed, for example %ssec or %sms", s[start:i], s[start:i])
+		default:
+			return 0, fmt.Errorf("unknown time unit %q, supported units: ns, us, ms, sec, min, hours, days, weeks, months, years (and few variations)", unit)
+		}
+		if num > uint64(1<<63-1)/uint64(mul) {
+			return 0, errors.New("number is too large")
+		}
+		total += time.Duration(num) * mul
+	}
+	return total, nil
+}
+
+// parseMode reads cp's --mode: optional "0o", octal, at most 7777.
+func parseMode(s string) (uint32, error) {
+	t := strings.TrimPrefix(s, "0o")
+	n, err := strconv.ParseUint(t, 8, 32)
+	if err != nil || t == "" || n > 0o7777 {
+		return 0, fmt.Errorf("config operation failed: cp: invalid octal mode '%s' (expected e.g. 644)", s)
+	}
+	return uint32(n), nil
+}
