@@ -8,7 +8,8 @@
 // and exit codes; this package owns everything that happens "inside the VM".
 //
 // THIS FILE IS THE CONTRACT between the two layers. Signatures may grow
-// fields; changing their meaning needs both sides updated together.
+// fields; changing their meaning needs both sides updated together. How the
+// guest is built is described in doc.go.
 package guest
 
 import (
@@ -117,9 +118,17 @@ func Copy(dataDir string, req CopyRequest, progress io.Writer) error {
 // spawns. It returns the process exit code.
 func AgentMain(args []string) int { return agentMain(args) }
 
-// RunuserMain is the guest's runuser(1), reached when the fake binary runs
-// under the name "runuser". It returns the process exit code.
+// RunuserMain is the guest's runuser(1). The guest's /usr/local/sbin/runuser
+// is a shell shim that runs the fake binary as `smolvm __runuser ARGS...`
+// (argv[0]'s basename stays "smolvm" so testscript dispatches it), so the
+// CLI dispatches the hidden "__runuser" subcommand here, like "__agent".
+// It returns the process exit code.
 func RunuserMain(args []string) int { return runuserMain(args) }
+
+// StopAllUnder stops every agent whose data dir lies under dir (found from
+// the process table, so a missing agent.pid does not hide one). Test
+// harnesses call it when a work dir is torn down.
+func StopAllUnder(dir string) { stopAllUnder(dir) }
 
 // Report says what isolation this host supports and why.
 type Report struct {

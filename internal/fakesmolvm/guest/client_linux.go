@@ -1,0 +1,443 @@
+//go:build linux
+
+package guest
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// startTimeout bounds how long Start waits for the agent to report ready.
+const startTimeout = 20 * time.Second
+
+// idMappings decides the guest's user namespace. As root, guest ids
+// 0-65535 are host ids 0-65535, so runuser to any ordinary user works
+// while the guest's capabilities still apply only inside its namespaces.
+// Otherwise the caller is the guest's root and the only id there is.
+func idMappings() (uids, gids []syscall.SysProcIDMap, setgroups bool) {
+	if os.Geteuid() == 0 {
+		m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+		return m, m, true
+	}
+	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		[]syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}, false
+}
+
+// unsupported checks what makes isolation impossible before anything runs.
+func unsupported() error {
+	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil && v == 0 {
+		return fmt.Errorf("%w: user namespaces are disabled (user.max_user_namespaces=0); enable them with: sysctl -w user.max_user_namespaces=15000", ErrUnsupported)
+	}
+	if os.Geteuid() != 0 {
+		if v, err := readInt("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && v == 0 {
+			return fmt.Errorf("%w: unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); enable them with: sysctl -w kernel.unprivileged_userns_clone=1, or run as root", ErrUnsupported)
+		}
+		if v, err := readInt("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); err == nil && v == 1 {
+			return fmt.Errorf("%w: AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1); allow them with: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or run as root", ErrUnsupported)
+		}
+	}
+	return nil
+}
+
+func readInt(p string) (int, error) {
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(raw)))
+}
+
+func startAgent(cfg Config) (int, error) {
+	if err := unsupported(); err != nil {
+		return 0, err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return 0, err
+	}
+	cfg.DataDir = dataDir
+	if pid, ok := aliveAgent(dataDir); ok {
+		return pid, nil
+	}
+	if err := stopAgent(dataDir); err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return 0, fmt.Errorf("agent operation failed: start: %w", err)
+	}
+	raw, _ := json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dataDir, fileConfig), raw, 0o644); err != nil {
+		return 0, fmt.Errorf("agent operation failed: start: %w", err)
+	}
+	console, err := os.OpenFile(filepath.Join(dataDir, fileConsole), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("agent operation failed: start: %w", err)
+	}
+	defer console.Close()
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+
+	uids, gids, setgroups := idMappings()
+	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
+	if !cfg.Network {
+		flags |= syscall.CLONE_NEWNET
+	}
+	// The agent is executed by path, not through /proc/self/exe: a binary
+	// reached through our own exe link lives on a mount of the host's
+	// namespace, which the agent could not bind into the guest. argv[0]
+	// keeps our own name, which is how testscript and the CLI dispatch a
+	// re-executed binary.
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{os.Args[0], "__agent", dataDir},
+		Env:        os.Environ(),
+		Stdout:     console,
+		Stderr:     console,
+		ExtraFiles: []*os.File{wr},
+		SysProcAttr: &syscall.SysProcAttr{
+			Setsid:                     true,
+			Cloneflags:                 flags,
+			UidMappings:                uids,
+			GidMappings:                gids,
+			GidMappingsEnableSetgroups: setgroups,
+		},
+	}
+	err = cmd.Start()
+	wr.Close()
+	if err != nil {
+		return 0, fmt.Errorf("%w: cannot create the guest's namespaces: %v; allow user, mount and PID namespaces (sysctl user.max_user_namespaces, or run outside a restricted container)", ErrUnsupported, err)
+	}
+	// Reap the agent if this process outlives it (tests); a CLI exits first.
+	go cmd.Wait()
+
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(rd).ReadString('\n')
+		line <- strings.TrimSpace(s)
+	}()
+	var status string
+	select {
+	case status = <-line:
+	case <-time.After(startTimeout):
+		status = "error: agent did not become ready"
+	}
+	if !strings.HasPrefix(status, "ok ") {
+		cmd.Process.Kill()
+		msg := strings.TrimPrefix(status, "error: ")
+		if status == "" {
+			msg = "agent exited during setup (see " + filepath.Join(dataDir, fileConsole) + ")"
+		}
+		return 0, fmt.Errorf("%w: guest setup failed: %s (the host must allow mounts inside user namespaces)", ErrUnsupported, msg)
+	}
+	os.WriteFile(filepath.Join(dataDir, fileReady), nil, 0o644)
+	pid := cmd.Process.Pid
+	if err := runInit(dataDir, cfg.Init); err != nil {
+		stopAgent(dataDir)
+		return 0, err
+	}
+	return pid, nil
+}
+
+// runInit runs the init commands as smolvm's first start does (§6).
+func runInit(dataDir string, cmds []string) error {
+	for i, c := range cmds {
+		var out, errb strings.Builder
+		code, err := execClient(dataDir, ExecRequest{Argv: []string{"sh", "-c", c}}, Stdio{Stdout: &out, Stderr: &errb})
+		if err != nil {
+			return fmt.Errorf("agent operation failed: init: init[%d]: %s", i, strings.TrimPrefix(err.Error(), "agent operation failed: "))
+		}
+		if code != 0 {
+			o, e := strings.TrimSpace(out.String()), strings.TrimSpace(errb.String())
+			msg := fmt.Sprintf("agent operation failed: init: init[%d] failed (exit %d)", i, code)
+			switch {
+			case o != "" && e != "":
+				msg += ": " + e + "; stdout: " + o
+			case e != "":
+				msg += ": " + e
+			case o != "":
+				msg += ": " + o
+			}
+			return errors.New(msg)
+		}
+	}
+	return nil
+}
+
+// agentPIDs lists the host PIDs of agents whose data dir satisfies match,
+// from /proc: the command line names it, so no pid file is needed.
+func agentPIDs(match func(dataDir string) bool) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if dir, ok := agentDataDir(pid); ok && match(dir) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// agentDataDir reads an agent's data dir from its command line.
+func agentDataDir(pid int) (string, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return "", false
+	}
+	args := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
+	if len(args) != 3 || args[1] != "__agent" {
+		return "", false
+	}
+	return args[2], true
+}
+
+func stopAgent(dataDir string) error {
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	var pids []int
+	if pid, err := readInt(filepath.Join(dataDir, filePid)); err == nil {
+		if d, ok := agentDataDir(pid); ok && d == dataDir {
+			pids = []int{pid}
+		}
+	}
+	if pids == nil {
+		pids = agentPIDs(func(d string) bool { return d == dataDir })
+	}
+	if err := killAndWait(pids); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(dataDir, filePid))
+	os.Remove(filepath.Join(dataDir, fileSock))
+	return nil
+}
+
+func stopAllUnder(dir string) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return
+	}
+	killAndWait(agentPIDs(func(d string) bool { return d == dir || strings.HasPrefix(d, dir+"/") }))
+}
+
+// killAndWait SIGKILLs each agent (PID 1 of its guest, so the kernel ends
+// every guest process with it) and waits until it is gone. An exited PID 1
+// stays a zombie only after all of its namespace is gone.
+func killAndWait(pids []int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // already gone
+		}
+		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		for {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, int(time.Until(deadline)/time.Millisecond))
+			if err == unix.EINTR {
+				continue
+			}
+			if n == 1 || err != nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		unix.Close(fd)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("agent operation failed: stop: agent %d did not exit", pid)
+		}
+	}
+	return nil
+}
+
+func aliveAgent(dataDir string) (int, bool) {
+	c, err := dial(dataDir)
+	if err != nil {
+		return 0, false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fw := &frameWriter{w: c}
+	if err := sendRequest(fw, request{Op: "ping"}); err != nil {
+		return 0, false
+	}
+	typ, p, err := readFrame(bufio.NewReader(c))
+	if err != nil || typ != frameOK {
+		return 0, false
+	}
+	pid, _ := strconv.Atoi(string(p))
+	return pid, true
+}
+
+func dial(dataDir string) (*net.UnixConn, error) {
+	var c *net.UnixConn
+	err := withShortPath(dataDir, fileSock, func(p string) error {
+		var err error
+		c, err = net.DialUnix("unix", nil, &net.UnixAddr{Name: p, Net: "unix"})
+		return err
+	})
+	return c, err
+}
+
+func sendRequest(fw *frameWriter, r request) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return fw.write(frameRequest, raw)
+}
+
+// lostMessage is the error when the agent goes away mid-command: smolvm's
+// "connection to VM lost", under the operation name of each mode.
+func lostMessage(m Mode) string {
+	switch m {
+	case Interactive, TTY:
+		return "agent operation failed: vm exec interactive: connection to VM lost"
+	case Stream:
+		return "agent operation failed: streaming exec: connection to VM lost"
+	case Detach:
+		return "agent operation failed: vm exec background: connection to VM lost"
+	default:
+		return "agent operation failed: vm exec: connection to VM lost"
+	}
+}
+
+func notRunning() error { return fmt.Errorf("agent operation failed: connect: %w", ErrNotRunning) }
+
+func execClient(dataDir string, req ExecRequest, stdio Stdio) (int, error) {
+	c, err := dial(dataDir)
+	if err != nil {
+		return 0, notRunning()
+	}
+	defer c.Close()
+	if stdio.Stdout == nil {
+		stdio.Stdout = io.Discard
+	}
+	if stdio.Stderr == nil {
+		stdio.Stderr = io.Discard
+	}
+	fw := &frameWriter{w: c}
+	if err := sendRequest(fw, request{Op: "exec", Exec: &req}); err != nil {
+		return 0, notRunning()
+	}
+
+	stdinTTY := stdio.Stdin != nil && term.IsTerminal(int(stdio.Stdin.Fd()))
+	if req.Mode == TTY && stdinTTY {
+		old, err := term.MakeRaw(int(stdio.Stdin.Fd()))
+		if err == nil {
+			defer term.Restore(int(stdio.Stdin.Fd()), old)
+		}
+	}
+
+	done := make(chan struct{})
+	defer close(done)
+	br := bufio.NewReaderSize(c, 64<<10)
+	for {
+		typ, p, err := readFrame(br)
+		if err != nil {
+			return 0, errors.New(lostMessage(req.Mode))
+		}
+		switch typ {
+		case frameStarted:
+			if req.Mode == Detach {
+				fmt.Fprintf(stdio.Stdout, "%s\n", p)
+				continue
+			}
+			if req.Mode == TTY && stdinTTY {
+				sendSize(fw, stdio.Stdin)
+				if !req.NoResizeForwarding {
+					forwardResizes(fw, stdio.Stdin, done)
+				}
+			}
+			if req.Mode == Interactive || req.Mode == TTY {
+				go pumpStdin(fw, stdio.Stdin)
+			}
+		case frameStdout:
+			stdio.Stdout.Write(p)
+		case frameStderr:
+			stdio.Stderr.Write(p)
+		case frameExit:
+			code, _ := strconv.Atoi(string(p))
+			return code, nil
+		case frameError:
+			return 0, errors.New(string(p))
+		case frameWarn:
+			fmt.Fprintf(stdio.Stderr, "error: %s\n", p)
+			return 1, nil
+		}
+	}
+}
+
+func pumpStdin(fw *frameWriter, in *os.File) {
+	if in != nil {
+		buf := make([]byte, 4096)
+		for {
+			n, err := in.Read(buf)
+			if n > 0 {
+				if fw.write(frameStdin, buf[:n]) != nil {
+					return
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	fw.write(frameStdinEOF, nil)
+}
+
+func sendSize(fw *frameWriter, f *os.File) {
+	cols, rows, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return
+	}
+	var p [4]byte
+	binary.BigEndian.PutUint16(p[:], uint16(cols))
+	binary.BigEndian.PutUint16(p[2:], uint16(rows))
+	fw.write(frameResize, p[:])
+}
+
+// forwardResizes sends the terminal's size on every SIGWINCH until done.
+func forwardResizes(fw *frameWriter, f *os.File, done <-chan struct{}) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGWINCH)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ch:
+				sendSize(fw, f)
+			case <-done:
+				return
+			}
+		}
+	}()
+}

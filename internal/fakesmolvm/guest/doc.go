@@ -1,0 +1,61 @@
+package guest
+
+// How a guest is built (Linux only; elsewhere Start returns ErrUnsupported
+// and nothing runs).
+//
+// The agent. Start re-executes the fake binary (by path, argv[0] kept, so
+// testscript and the CLI dispatch it) as `smolvm __agent DATADIR`, detached
+// (setsid), in new user, mount, PID, UTS and IPC namespaces, plus a network
+// namespace with only lo unless Config.Network. The agent is PID 1 of its
+// guest: SIGKILLing it makes the kernel end every guest process, which is
+// all Stop does (then it waits for the agent to be gone). The agent reads
+// DATADIR/agent.json (the Config), builds the guest, reports "ok" on a pipe
+// and serves DATADIR/agent.sock. It writes DATADIR/agent.pid (host PID),
+// logs to DATADIR/agent-console.log, and exits by itself once agent.pid's
+// link count drops to zero, i.e. when the data dir was removed.
+//
+// Users. As root, guest uids/gids 0-65535 are host 0-65535, so the guest's
+// runuser can switch to any user in the guest's /etc/passwd. As any other
+// user the caller is the guest's root and the only id: runuser to another
+// user fails with "runuser: cannot set user id: Invalid argument", and an
+// image whose user is not root cannot run commands. Doctor says which.
+//
+// The tree. DATADIR/rootfs is the guest's root (pivot_root, host root
+// detached): /etc, /root, /home, /workspace, /var, /opt are its own and
+// persist until delete. Host /usr (and /bin, /lib... or their merged-/usr
+// symlinks) are bind-mounted read-only so real programs run; DATADIR/usrlocal
+// is mounted on /usr/local. /tmp, /run, /dev/shm are fresh tmpfs on every
+// start. /dev is a tmpfs with null, zero, full, random, urandom, tty bound
+// from the host, a private devpts, and /dev/.smolvm/smolvm, the fake binary
+// (read-only), which the shim /usr/local/sbin/runuser (rewritten each start)
+// runs as `smolvm __runuser`. /proc is the guest's own, with sys,
+// sysrq-trigger, irq, bus, fs read-only and kcore, keys... masked. The
+// first start (no DATADIR/guest.ready) writes the Alpine-like /etc
+// (os-release, passwd and group with root only, hostname, hosts), copies
+// from the host /etc what programs need (ld.so.cache, nsswitch.conf,
+// alternatives, CA roots...), then lays ImageDir/rootfs over the tree.
+// All writes into the tree happen after pivot_root, so a symlink the guest
+// left cannot redirect them to a host file.
+//
+// Confinement. Guest processes get a reduced capability bounding set (no
+// SYS_ADMIN, MKNOD, SYS_PTRACE, SYS_MODULE, ...), so guest root cannot
+// remount the read-only host directories or create devices; the agent is
+// non-dumpable, so no guest process can open /proc/1/fd, and it holds no
+// host directory open. cp resolves guest paths inside the guest root with
+// openat2(RESOLVE_NO_MAGICLINKS) and rejects "..".
+//
+// Exec. One connection per command; frames are described in proto.go. The
+// agent spawns the command in its own process group (session and PTY for
+// TTY), as the image user by default, with §11.2's environment (base, image
+// env, Config.Env, request env; later wins by key). A single reaper goroutine
+// owns wait4, as PID 1 must reap orphans. Timeouts and a client that hangs
+// up kill the process group. Output of buffered mode is collected and sent
+// as all stdout then all stderr; after the command exits, output is still
+// read for drainGrace while background children hold the pipes. When the
+// agent dies mid-command, the client reports "agent operation failed: OP:
+// connection to VM lost" where OP is the mode's operation name from §11
+// ("vm exec", "vm exec interactive", "streaming exec", "vm exec background").
+//
+// Init commands (Config.Init) run in Start, after the agent is ready, as
+// buffered `sh -c CMD`; the first failure stops the agent and Start returns
+// smolvm's "agent operation failed: init: init[I] failed (exit C): ..." error.

@@ -1,0 +1,28 @@
+//go:build linux
+
+package guest
+
+import (
+	"fmt"
+	"os"
+)
+
+func doctor() Report {
+	r := Report{Supported: true}
+	if err := unsupported(); err != nil {
+		r.Supported = false
+		r.Lines = append(r.Lines, err.Error())
+	}
+	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil {
+		r.Lines = append(r.Lines, fmt.Sprintf("user.max_user_namespaces = %d", v))
+	}
+	if os.Geteuid() == 0 {
+		r.Lines = append(r.Lines, "running as root: guest uids/gids 0-65535 map to host 0-65535; runuser to any user in the guest's /etc/passwd works")
+	} else {
+		r.Lines = append(r.Lines, fmt.Sprintf("running as uid %d: the guest's root is this user and the only id in the guest; runuser to other users fails", os.Geteuid()))
+	}
+	r.Lines = append(r.Lines,
+		"namespaces per guest: user, mount, pid, uts, ipc, and net unless --net",
+		"guest root: the machine's own tree; host /usr (and /bin, /lib... or their merged-/usr links) read-only")
+	return r
+}

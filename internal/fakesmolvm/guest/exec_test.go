@@ -1,0 +1,218 @@
+//go:build linux
+
+package guest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestExecBuffered(t *testing.T) {
+	d := startMachine(t, Config{Env: []string{"REC=rec", "OVER=record"}})
+	tests := []struct {
+		name, reason        string
+		req                 ExecRequest
+		code                int
+		stdout, stderr, err string
+	}{
+		{
+			name: "stdout then stderr", reason: "buffered mode writes all stdout, then all stderr, never interleaved",
+			req:    ExecRequest{Argv: []string{"sh", "-c", "echo o1; echo e1 >&2; echo o2; echo e2 >&2"}},
+			stdout: "o1\no2\n", stderr: "e1\ne2\n",
+		},
+		{
+			name: "exit code", reason: "the guest command's status is passed through",
+			req: ExecRequest{Argv: []string{"sh", "-c", "exit 42"}}, code: 42,
+		},
+		{
+			name: "signal", reason: "a command killed by a signal exits 128+signal",
+			req: ExecRequest{Argv: []string{"sh", "-c", "kill -TERM $$"}}, code: 143,
+		},
+		{
+			name: "stdin is /dev/null", reason: "cat must end at once with nothing",
+			req: ExecRequest{Argv: []string{"cat"}},
+		},
+		{
+			name: "no shell", reason: "argv is not interpreted by a shell",
+			req: ExecRequest{Argv: []string{"echo", "$HOME", "a;b"}}, stdout: "$HOME a;b\n",
+		},
+		{
+			name: "base env", reason: "§11.2 base environment, then record env, then exec -e",
+			req:    ExecRequest{Argv: []string{"sh", "-c", `echo "$HOME|$PATH|$TERM|$REC|$OVER|$X"`}, Env: []string{"OVER=exec", "X=1=2"}},
+			stdout: "/root|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|xterm-256color|rec|exec|1=2\n",
+		},
+		{
+			name: "workdir", reason: "-w sets the cwd",
+			req: ExecRequest{Argv: []string{"pwd"}, Workdir: "/workspace"}, stdout: "/workspace\n",
+		},
+		{
+			name: "missing binary", reason: "spawn failure is an Error, not exit 127",
+			req: ExecRequest{Argv: []string{"no-such-binary"}},
+			err: "agent operation failed: vm exec: failed to spawn command: No such file or directory (os error 2)",
+		},
+		{
+			name: "empty argv0", reason: `exec -- "" is a spawn failure`,
+			req: ExecRequest{Argv: []string{""}},
+			err: "agent operation failed: vm exec: failed to spawn command: No such file or directory (os error 2)",
+		},
+		{
+			name: "missing workdir", reason: "a missing -w directory is a spawn failure",
+			req: ExecRequest{Argv: []string{"true"}, Workdir: "/nope"},
+			err: "agent operation failed: vm exec: failed to spawn command: No such file or directory (os error 2)",
+		},
+		{
+			name: "not executable", reason: "a non-executable file gives Permission denied",
+			req: ExecRequest{Argv: []string{"/etc/passwd"}},
+			err: "agent operation failed: vm exec: failed to spawn command: Permission denied (os error 13)",
+		},
+		{
+			name: "sh missing command", reason: "the shell's own 127 passes through",
+			req: ExecRequest{Argv: []string{"sh", "-c", "missingcmd 2>/dev/null"}}, code: 127,
+		},
+		{
+			name: "timeout", reason: "the process group is killed, exit 124, output so far kept",
+			req:  ExecRequest{Argv: []string{"sh", "-c", "echo before; sleep 30 & sleep 30"}, Timeout: 300 * time.Millisecond},
+			code: 124, stdout: "before\n",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, d, tc.req, nil)
+			gotErr := ""
+			if r.err != nil {
+				gotErr = r.err.Error()
+			}
+			if r.code != tc.code || r.stdout != tc.stdout || r.stderr != tc.stderr || gotErr != tc.err {
+				t.Errorf("%s\ngot  code=%d stdout=%q stderr=%q err=%q\nwant code=%d stdout=%q stderr=%q err=%q",
+					tc.reason, r.code, r.stdout, r.stderr, gotErr, tc.code, tc.stdout, tc.stderr, tc.err)
+			}
+		})
+	}
+}
+
+func TestExecBinaryAndCap(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := sh(t, d, "head -c 4 /proc/self/exe; printf '\\000\\377'")
+	if r.err != nil || r.stdout != "\x7fELF\x00\xff" {
+		t.Fatalf("binary output mangled: %+v", r)
+	}
+	r = sh(t, d, "head -c 11534336 /dev/zero")
+	if r.err != nil || len(r.stdout) != 11534336 {
+		t.Fatalf("exactly 11 MiB must pass: err=%v len=%d", r.err, len(r.stdout))
+	}
+	r = sh(t, d, "head -c 11534337 /dev/zero")
+	want := "agent operation failed: vm exec: command output exceeded 11534336 bytes and was truncated. Use streaming exec (exec_stream / execStream) for large output."
+	if r.err == nil || r.err.Error() != want || r.stdout != "" {
+		t.Fatalf("over the cap: got err=%v stdout len %d, want %q", r.err, len(r.stdout), want)
+	}
+}
+
+func TestExecConcurrent(t *testing.T) {
+	d := startMachine(t, Config{})
+	var wg sync.WaitGroup
+	errs := make(chan string, 50)
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := run(t, d, ExecRequest{Argv: []string{"sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i%7)}}, nil)
+			if r.err != nil || r.stdout != fmt.Sprintf("%d\n", i) || r.code != i%7 {
+				errs <- fmt.Sprintf("exec %d: %+v", i, r)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	d := startMachine(t, Config{})
+	pid, ok := Alive(d)
+	if !ok || pid <= 0 {
+		t.Fatalf("Alive = %d, %v after Start", pid, ok)
+	}
+	// Persisted and temporary state, and a detached process that must die
+	// with the machine.
+	if r := sh(t, d, "echo keep > /root/keep; echo gone > /tmp/gone; echo x > /workspace/w"); r.code != 0 || r.err != nil {
+		t.Fatalf("%+v", r)
+	}
+	r := run(t, d, ExecRequest{Argv: []string{"sleep", "1000"}, Mode: Detach}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("detach: %+v", r)
+	}
+	gpid := strings.TrimSpace(r.stdout)
+	if _, err := strconv.Atoi(gpid); err != nil {
+		t.Fatalf("detach printed %q, want a PID", r.stdout)
+	}
+	if r := run(t, d, ExecRequest{Argv: []string{"kill", "-0", gpid}}, nil); r.code != 0 {
+		t.Fatalf("detached process %s not alive after exec returned: %+v", gpid, r)
+	}
+	if err := Stop(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		t.Fatalf("agent %d still exists after Stop", pid)
+	}
+	if _, ok := Alive(d); ok {
+		t.Fatal("Alive after Stop")
+	}
+	if _, err := Exec(d, ExecRequest{Argv: []string{"true"}}, Stdio{}); err == nil {
+		t.Fatal("Exec works on a stopped machine")
+	}
+	if err := Stop(d); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if _, err := Start(Config{Name: "testvm", DataDir: d}); err != nil {
+		t.Fatal(err)
+	}
+	r = sh(t, d, "cat /root/keep /workspace/w; ls -A /tmp; ps -e -o pid=,comm= 2>/dev/null | grep -c sleep")
+	if r.stdout != "keep\nx\n0\n" {
+		t.Errorf("after restart got %q; want /root and /workspace kept, /tmp empty, no sleep left", r.stdout)
+	}
+}
+
+func TestStopAllUnderEndsGuests(t *testing.T) {
+	base := t.TempDir()
+	var dirs []string
+	for i := range 2 {
+		d := fmt.Sprintf("%s/vms/%d", base, i)
+		startMachine(t, Config{DataDir: d, Name: fmt.Sprintf("m%d", i)})
+		dirs = append(dirs, d)
+	}
+	StopAllUnder(base)
+	for _, d := range dirs {
+		if _, ok := Alive(d); ok {
+			t.Errorf("%s still alive after StopAllUnder", d)
+		}
+	}
+	if pids := agentPIDs(func(d string) bool { return strings.HasPrefix(d, base) }); len(pids) != 0 {
+		t.Errorf("agents left: %v", pids)
+	}
+}
+
+func TestAgentExitsWhenDataDirRemoved(t *testing.T) {
+	d := startMachine(t, Config{})
+	pid, _ := Alive(d)
+	if err := os.RemoveAll(d); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := agentDataDir(pid); !ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("agent %d still running 5s after its data dir was removed", pid)
+}
+
+var _ = bytes.NewBuffer

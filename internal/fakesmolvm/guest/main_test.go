@@ -1,0 +1,73 @@
+//go:build linux
+
+package guest
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary be the agent and the guest's runuser: Start
+// re-executes /proc/self/exe with "__agent", and the guest's runuser shim
+// runs the bound binary with "__runuser".
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "__agent":
+			os.Exit(AgentMain(os.Args[2:]))
+		case "__runuser":
+			os.Exit(RunuserMain(os.Args[2:]))
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// startMachine starts a guest in a fresh data dir and stops it when the
+// test ends, also when it fails midway.
+func startMachine(t *testing.T, cfg Config) string {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = "testvm"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(t.TempDir(), "vm")
+	}
+	t.Cleanup(func() { StopAllUnder(cfg.DataDir) })
+	if _, err := Start(cfg); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return cfg.DataDir
+}
+
+type result struct {
+	code           int
+	err            error
+	stdout, stderr string
+}
+
+func run(t *testing.T, dataDir string, req ExecRequest, stdin *os.File) result {
+	t.Helper()
+	var o, e bytes.Buffer
+	code, err := Exec(dataDir, req, Stdio{Stdin: stdin, Stdout: &o, Stderr: &e})
+	return result{code, err, o.String(), e.String()}
+}
+
+func sh(t *testing.T, dataDir, script string) result {
+	t.Helper()
+	return run(t, dataDir, ExecRequest{Argv: []string{"sh", "-c", script}}, nil)
+}
+
+func TestSmoke(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := sh(t, d, "echo hi; echo err >&2; cat /etc/os-release | head -1; id -u; hostname; pwd; ls -d /workspace")
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("exec: %+v", r)
+	}
+	t.Logf("%q %q", r.stdout, r.stderr)
+	if !strings.Contains(r.stdout, "Alpine") {
+		t.Errorf("no Alpine: %q", r.stdout)
+	}
+}
