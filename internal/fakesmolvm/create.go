@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // create implements `machine create` (§5): validation in smolvm's order,
@@ -56,7 +55,7 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 		State:     "created",
 		CPUs:      4,
 		MemoryMiB: 8192,
-		CreatedAt: time.Now().Unix(),
+		CreatedAt: c.nowUnix(),
 		Cmd:       p.args,
 	}
 	if p.spec == specRun {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,7 +64,7 @@ func (c *cli) start(p *parsed) error {
 		if named {
 			return errorf("vm not found: %s", name)
 		}
-		r = &record{Name: name, State: "created", CPUs: 4, MemoryMiB: 8192, CreatedAt: nowUnix()}
+		r = &record{Name: name, State: "created", CPUs: 4, MemoryMiB: 8192, CreatedAt: c.nowUnix()}
 		if err := c.insert(r); err != nil {
 			return err
 		}
@@ -351,4 +352,11 @@ func (c *cli) readLine() string {
 	return string(line)
 }
 
-func nowUnix() int64 { return time.Now().Unix() }
+// nowUnix is the creation time of records: $FAKE_SMOLVM_NOW (Unix seconds)
+// when set, so that goldens of ls and status can be exact.
+func (c *cli) nowUnix() int64 {
+	if n, err := strconv.ParseInt(c.getenv("FAKE_SMOLVM_NOW"), 10, 64); err == nil {
+		return n
+	}
+	return time.Now().Unix()
+}

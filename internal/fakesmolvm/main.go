@@ -18,14 +18,19 @@ import (
 )
 
 // Main runs the fake with the process's argv and stdio and returns the exit
-// code. The binary is also the guest's runuser (by argv[0]) and the machine
-// agent (hidden "__agent" subcommand).
+// code. The binary is also the guest's runuser (by argv[0], or the hidden
+// "__runuser" subcommand) and the machine agent (hidden "__agent").
 func Main() int {
 	if filepath.Base(os.Args[0]) == "runuser" {
 		return guest.RunuserMain(os.Args[1:])
 	}
-	if len(os.Args) > 1 && os.Args[1] == "__agent" {
-		return guest.AgentMain(os.Args[2:])
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "__agent":
+			return guest.AgentMain(os.Args[2:])
+		case "__runuser":
+			return guest.RunuserMain(os.Args[2:])
+		}
 	}
 	wd, _ := os.Getwd()
 	c := &cli{

@@ -71,7 +71,7 @@ func (c *cmdSpec) short(b byte) *flagSpec {
 type parsed struct {
 	spec   *cmdSpec
 	vals   map[string][]string // by long name; booleans hold one ""
-	first  map[string]int      // argv index of each flag's first use
+	first  map[string]int      // order of each flag's first use
 	args   []string            // positional words
 	help   bool                // -h or --help was given
 	dashes bool                // a "--" ended option parsing
@@ -126,7 +126,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 			}
 		}
 		if _, ok := p.first[f.long]; !ok {
-			p.first[f.long] = at
+			p.first[f.long] = len(p.first)
 		}
 		p.vals[f.long] = append(p.vals[f.long], val)
 		return nil

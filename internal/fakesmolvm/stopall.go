@@ -27,6 +27,8 @@ func StopAll(root string) int {
 		}
 		return nil
 	})
+	// Agents whose pid file is gone are found from the process table.
+	defer guest.StopAllUnder(root)
 	n := 0
 	for _, d := range dirs {
 		if _, ok := guest.Alive(d); ok {

@@ -4,8 +4,11 @@
 package scripttest
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -24,6 +27,9 @@ func Setup(env *testscript.Env) error {
 	// Whatever a script leaves running (it may fail midway), stop every fake
 	// machine whose data dir is under its work dir.
 	env.Defer(func() { fakesmolvm.StopAll(env.WorkDir) })
+	// Programs built with -race sleep 1s at exit by default; scripts run
+	// many of them.
+	env.Setenv("GORACE", "atexit_sleep_ms=0")
 	return nil
 }
 
@@ -45,7 +51,31 @@ func examplesDir() string {
 // Commands returns the custom script commands.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"pty": cmdPTY,
+		"exitcode": exitcode,
+		"pty":      cmdPTY,
+	}
+}
+
+// exitcode N PROG [ARGS...] runs PROG like exec and checks that it exits
+// with status N; stdout and stderr are kept for the following checks.
+func exitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N program [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: bad status %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exitcode: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
 }
 
