@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -74,6 +75,14 @@ func newStub(t *testing.T, cfg stubConfig) *stub {
 		t.Fatal(err)
 	}
 	s := &stub{t: t, dir: dir, prog: prog}
+	// Whatever happens in the test, no grandchild outlives it.
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(filepath.Join(dir, "grandchild.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
 	s.configure(cfg)
 	if err := os.Mkdir(filepath.Join(dir, "machines"), 0o755); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,14 +168,14 @@ func setupAgent(dataDir string) (*agent, error) {
 		return nil, err
 	}
 	if first {
-		if err := populate(a.cfg, hostFiles); err != nil {
+		if err := populate(a.cfg, a.image, hostFiles); err != nil {
 			return nil, fmt.Errorf("populate guest: %w", err)
 		}
 	}
 	if err := os.WriteFile(guestRunuser, []byte("#!/bin/sh\nexec "+guestExe+" __runuser \"$@\"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("install runuser: %w", err)
 	}
-	if err := dropPrivileges(); err != nil {
+	if err := a.dropPrivileges(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -595,7 +596,7 @@ BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
 `
 
 // populate lays out a new guest tree (we are inside it now).
-func populate(cfg Config, hostFiles []hostFile) error {
+func populate(cfg Config, img imageConfig, hostFiles []hostFile) error {
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
@@ -645,6 +646,26 @@ func populate(cfg Config, hostFiles []hostFile) error {
 		if err := unix.Unmount(guestImage, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("unmount image: %w", err)
 		}
+	}
+	return makeUserHome(img.User)
+}
+
+// makeUserHome gives a non-root image user its home directory, as useradd
+// -m would: image trees made by test harnesses are usually owned by root.
+func makeUserHome(name string) error {
+	if name == "" || name == "root" || name == "0" {
+		return nil
+	}
+	u, err := lookupUser(name)
+	if err != nil || u.uid == 0 || u.home == "" || u.home == "/" {
+		return nil
+	}
+	if err := os.MkdirAll(u.home, 0o755); err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Lstat(u.home, &st) == nil && st.Uid == 0 && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		os.Lchown(u.home, u.uid, u.gid)
 	}
 	return nil
 }
@@ -715,10 +736,11 @@ var keptCaps = map[int]bool{
 	unix.CAP_SETFCAP: true,
 }
 
-// dropPrivileges shrinks the bounding set every guest process inherits and
-// makes the agent non-dumpable, so no guest process can open the agent's
-// /proc/1/fd (its host-side files).
-func dropPrivileges() error {
+// dropBoundingSet shrinks the capability bounding set of the calling
+// thread. The bounding set is per thread, and a child inherits the one of
+// the thread that forked it; so this runs on the spawner's locked thread,
+// the only thread that forks guest processes.
+func dropBoundingSet() error {
 	last := unix.CAP_LAST_CAP
 	if raw, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
@@ -732,6 +754,19 @@ func dropPrivileges() error {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
 			return fmt.Errorf("drop capability %d: %w", c, err)
 		}
+	}
+	return nil
+}
+
+// dropPrivileges starts the spawner thread with the reduced bounding set
+// and makes the agent non-dumpable, so no guest process can open the
+// agent's /proc/1/fd (its host-side files).
+func (a *agent) dropPrivileges() error {
+	a.reaper.spawns = make(chan spawnReq)
+	errc := make(chan error, 1)
+	go a.reaper.spawner(errc)
+	if err := <-errc; err != nil {
+		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("set non-dumpable: %w", err)
@@ -747,6 +782,7 @@ func dropPrivileges() error {
 type reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan unix.WaitStatus
+	spawns  chan spawnReq
 }
 
 func (r *reaper) loop() {
@@ -777,10 +813,48 @@ func (r *reaper) reap() {
 	}
 }
 
-// spawn starts a process and registers for its exit status. Holding mu
-// across ForkExec keeps the reaper from stealing a failed child that
-// ForkExec reaps itself.
+type spawnReq struct {
+	argv0 string
+	argv  []string
+	attr  *syscall.ProcAttr
+	wait  bool
+	reply chan spawnResult
+}
+
+type spawnResult struct {
+	pid    int
+	exited <-chan unix.WaitStatus
+	err    error
+}
+
+// spawner forks every guest process from one locked OS thread whose
+// bounding set is reduced. It never returns, so the thread is never reused.
+func (r *reaper) spawner(errc chan<- error) {
+	runtime.LockOSThread()
+	if err := dropBoundingSet(); err != nil {
+		errc <- err
+		return
+	}
+	errc <- nil
+	for q := range r.spawns {
+		var res spawnResult
+		res.pid, res.exited, res.err = r.forkExec(q.argv0, q.argv, q.attr, q.wait)
+		q.reply <- res
+	}
+}
+
+// spawn starts a process (on the spawner thread) and, if wait, registers
+// for its exit status.
 func (r *reaper) spawn(argv0 string, argv []string, attr *syscall.ProcAttr, wait bool) (int, <-chan unix.WaitStatus, error) {
+	q := spawnReq{argv0, argv, attr, wait, make(chan spawnResult, 1)}
+	r.spawns <- q
+	res := <-q.reply
+	return res.pid, res.exited, res.err
+}
+
+// forkExec holds mu across ForkExec so the reaper cannot steal a failed
+// child that ForkExec reaps itself.
+func (r *reaper) forkExec(argv0 string, argv []string, attr *syscall.ProcAttr, wait bool) (int, <-chan unix.WaitStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pid, err := syscall.ForkExec(argv0, argv, attr)

@@ -1,0 +1,22 @@
+//go:build !realvm
+
+package conformance_test
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/smolbottle/smolbottle/conformance"
+)
+
+var scriptsDir = flag.String("scripts", "", "run the scripts in this directory instead of the embedded ones")
+
+// TestMain registers fake-smolvm as `smolvm` and the bottle CLI, in-process.
+func TestMain(m *testing.M) {
+	conformance.Main(m, conformance.Programs(true))
+}
+
+// TestConformance runs the suite against fake-smolvm.
+func TestConformance(t *testing.T) {
+	conformance.Run(t, conformance.Options{Fake: true, Dir: *scriptsDir})
+}

@@ -1,0 +1,233 @@
+//go:build linux
+
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while Exec writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds; the deadline only bounds a failure.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func pipeWith(t *testing.T, data []byte) *os.File {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "stdin")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestExecInteractive(t *testing.T) {
+	d := startMachine(t, Config{})
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	r := run(t, d, ExecRequest{Argv: []string{"cat"}, Mode: Interactive}, pipeWith(t, data))
+	if r.err != nil || r.code != 0 || r.stdout != string(data) {
+		t.Fatalf("1 MiB through -i cat: err=%v code=%d len=%d equal=%v", r.err, r.code, len(r.stdout), r.stdout == string(data))
+	}
+	r = run(t, d, ExecRequest{Argv: []string{"sh", "-c", "cat; echo err >&2; exit 3"}, Mode: Interactive}, pipeWith(t, []byte("in")))
+	if r.stdout != "in" || r.stderr != "err\n" || r.code != 3 {
+		t.Fatalf("-i streams: %+v", r)
+	}
+	r = run(t, d, ExecRequest{Argv: []string{"nope"}, Mode: Interactive}, pipeWith(t, nil))
+	if want := "agent operation failed: vm exec interactive: No such file or directory (os error 2)"; r.err == nil || r.err.Error() != want {
+		t.Fatalf("-i spawn failure: %v, want %q", r.err, want)
+	}
+	r = run(t, d, ExecRequest{Argv: []string{"sleep", "30"}, Mode: Interactive, Timeout: 200 * time.Millisecond}, pipeWith(t, nil))
+	if r.code != 124 || r.err != nil {
+		t.Fatalf("-i timeout: %+v", r)
+	}
+}
+
+func TestExecStream(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := run(t, d, ExecRequest{Argv: []string{"sh", "-c", "echo a; echo b >&2; exit 5"}, Mode: Stream}, pipeWith(t, []byte("ignored")))
+	if r.stdout != "a\n" || r.stderr != "b\n" || r.code != 5 || r.err != nil {
+		t.Fatalf("stream: %+v", r)
+	}
+	// stdin is never forwarded and never ends
+	r = run(t, d, ExecRequest{Argv: []string{"cat"}, Mode: Stream, Timeout: 300 * time.Millisecond}, pipeWith(t, []byte("x")))
+	if r.code != 124 || r.stdout != "" {
+		t.Fatalf("stream stdin: %+v", r)
+	}
+	r = run(t, d, ExecRequest{Argv: []string{"nope"}, Mode: Stream}, nil)
+	if want := "agent operation failed: streaming exec: No such file or directory (os error 2)"; r.err == nil || r.err.Error() != want {
+		t.Fatalf("stream spawn failure: %v", r.err)
+	}
+	r = run(t, d, ExecRequest{Argv: []string{"sh", "-c", "head -c 11534337 /dev/zero"}, Mode: Stream}, nil)
+	if want := "error: streaming output exceeded 11534336 byte cap; exec terminated (output truncated)\n"; r.code != 1 || r.err != nil || r.stderr != want {
+		t.Fatalf("stream cap: code=%d err=%v stderr=%q", r.code, r.err, r.stderr)
+	}
+}
+
+func TestExecDetach(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := run(t, d, ExecRequest{Argv: []string{"sh", "-c", "echo $X > /root/x; pwd >> /root/x"}, Mode: Detach, Env: []string{"X=y"}, Workdir: "/workspace"}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := strconv.Atoi(strings.TrimSuffix(r.stdout, "\n")); err != nil || !strings.HasSuffix(r.stdout, "\n") {
+		t.Fatalf("detach stdout %q, want PID and newline", r.stdout)
+	}
+	waitFor(t, "detached command", func() bool { return sh(t, d, "cat /root/x").stdout == "y\n/workspace\n" })
+	r = run(t, d, ExecRequest{Argv: []string{"nope"}, Mode: Detach}, nil)
+	if want := "agent operation failed: vm exec background: failed to spawn background command: No such file or directory (os error 2)"; r.err == nil || r.err.Error() != want {
+		t.Fatalf("detach spawn failure: %v", r.err)
+	}
+}
+
+func TestExecTTYPiped(t *testing.T) {
+	d := startMachine(t, Config{})
+	for _, in := range []string{"x", "x\n"} {
+		r := run(t, d, ExecRequest{Argv: []string{"cat"}, Mode: TTY}, pipeWith(t, []byte(in)))
+		if r.err != nil || r.code != 0 || !strings.Contains(r.stdout, "x") {
+			t.Fatalf("tty cat with piped %q: %+v", in, r)
+		}
+	}
+	r := run(t, d, ExecRequest{Argv: []string{"sh", "-c", "stty size; echo out; echo err >&2; test -t 0 && echo tty; echo $TERM"}, Mode: TTY}, pipeWith(t, nil))
+	if r.stdout != "24 80\r\nout\r\nerr\r\ntty\r\nxterm-256color\r\n" || r.stderr != "" {
+		t.Fatalf("tty: stdout %q stderr %q; want 80x24, merged output with \\r\\n", r.stdout, r.stderr)
+	}
+	r = run(t, d, ExecRequest{Argv: []string{"sleep", "30"}, Mode: TTY, Timeout: 200 * time.Millisecond}, pipeWith(t, nil))
+	if r.code != 124 {
+		t.Fatalf("tty timeout: %+v", r)
+	}
+}
+
+// TestExecTTYResize drives exec -t from a real terminal: the first size
+// comes from the terminal, and a SIGWINCH sends the new one.
+func TestExecTTYResize(t *testing.T) {
+	for _, noForward := range []bool{false, true} {
+		t.Run("noforward="+strconv.FormatBool(noForward), func(t *testing.T) {
+			d := startMachine(t, Config{})
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			go func() { // keep the terminal's output side drained
+				b := make([]byte, 4096)
+				for {
+					if _, err := ptmx.Read(b); err != nil {
+						return
+					}
+				}
+			}()
+			pty.Setsize(ptmx, &pty.Winsize{Cols: 100, Rows: 30})
+			var out syncBuffer
+			done := make(chan result, 1)
+			go func() {
+				code, err := Exec(d, ExecRequest{Argv: []string{"sh", "-c", "while :; do stty size; sleep 0.05; done"}, Mode: TTY, Timeout: 20 * time.Second, NoResizeForwarding: noForward}, Stdio{Stdin: tty, Stdout: &out, Stderr: &out})
+				done <- result{code: code, err: err}
+			}()
+			waitFor(t, "initial size 30x100", func() bool { return strings.Contains(out.String(), "30 100") })
+			pty.Setsize(ptmx, &pty.Winsize{Cols: 120, Rows: 40})
+			syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+			if noForward {
+				time.Sleep(500 * time.Millisecond)
+				if strings.Contains(out.String(), "40 120") {
+					t.Fatal("resize forwarded although NoResizeForwarding")
+				}
+			} else {
+				waitFor(t, "resized 40x120", func() bool { return strings.Contains(out.String(), "40 120") })
+			}
+			// ^C in raw mode travels to the guest as a byte and interrupts it.
+			ptmx.Write([]byte{3})
+			select {
+			case r := <-done:
+				if r.err != nil || r.code != 130 {
+					t.Fatalf("after ^C: %+v", r)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("^C did not end the guest command")
+			}
+		})
+	}
+}
+
+func TestExecKillMachine(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := run(t, d, ExecRequest{Argv: []string{"sleep", "30"}, Mode: Interactive, KillMachine: true}, pipeWith(t, nil))
+	if want := "agent operation failed: vm exec interactive: connection to VM lost"; r.err == nil || r.err.Error() != want {
+		t.Fatalf("got %+v, want %q", r, want)
+	}
+	if _, ok := Alive(d); ok {
+		t.Fatal("agent still answers after KillMachine")
+	}
+}
+
+// TestClientHangupKillsCommand: a client that goes away mid-command takes
+// the guest process group with it, and the machine stays usable.
+func TestClientHangupKillsCommand(t *testing.T) {
+	d := startMachine(t, Config{})
+	c, err := dial(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := &frameWriter{w: c}
+	sendRequest(fw, request{Op: "exec", Exec: &ExecRequest{Argv: []string{"sh", "-c", "sleep 1000 & sleep 1000"}}})
+	typ, p, err := readFrame(bufio.NewReader(c))
+	if err != nil || typ != frameStarted {
+		t.Fatalf("no started frame: %c %q %v", typ, p, err)
+	}
+	waitFor(t, "both sleeps running", func() bool { return countProcs(t, d, "sleep") == 2 })
+	c.Close()
+	waitFor(t, "guest sleeps to be killed", func() bool { return countProcs(t, d, "sleep") == 0 })
+}
+
+// countProcs counts guest processes by command name, from the guest's /proc.
+func countProcs(t *testing.T, d, comm string) int {
+	t.Helper()
+	r := sh(t, d, "cat /proc/[0-9]*/comm 2>/dev/null | grep -cx "+comm+"; true")
+	n, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+	if err != nil {
+		t.Fatalf("counting processes: %+v", r)
+	}
+	return n
+}

@@ -1,0 +1,65 @@
+//go:build linux
+
+package guest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestImage(t *testing.T) {
+	img := imageWithUser(t)
+	write(t, filepath.Join(img, "rootfs/usr/local/bin/hello"), "#!/bin/sh\necho hello from image\n")
+	os.Chmod(filepath.Join(img, "rootfs/usr/local/bin/hello"), 0o755)
+	d := startMachine(t, Config{ImageDir: img, Env: []string{"REC=r"}})
+	tests := []struct {
+		name, reason, script, want string
+		req                        ExecRequest
+	}{
+		{name: "user", reason: "exec runs as the image's user by default",
+			script: "id -un; id -u; id -g; echo $HOME", want: "app\n1000\n1000\n/home/app\n"},
+		{name: "workdir", reason: "the image workdir is the default cwd", script: "pwd", want: "/home/app\n"},
+		{name: "env", reason: "image env then record env", script: "echo $IMG$REC", want: "1r\n"},
+		{name: "usr local", reason: "the image can install into /usr/local", script: "hello", want: "hello from image\n"},
+		{name: "os-release", reason: "an image without its own keeps the bare one", script: "grep ^NAME= /etc/os-release", want: "NAME=\"Alpine Linux\"\n"},
+		{name: "runuser refused", reason: "runuser as non-root fails like util-linux",
+			script: "runuser -u root -- id 2>&1; echo $?", want: "runuser: may not be used by non-root users\n1\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := sh(t, d, tc.script); r.stdout != tc.want || r.err != nil {
+				t.Errorf("%s: got %+v, want stdout %q", tc.reason, r, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunuser(t *testing.T) {
+	d := startMachine(t, Config{})
+	if r := sh(t, d, `echo 'app:x:1000:1000:app:/home/app:/bin/sh' >> /etc/passwd; echo 'app:x:1000:' >> /etc/group; echo 'wheel:x:10:app' >> /etc/group`); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	tests := []struct {
+		name, reason, script, want string
+	}{
+		{"switch", "runuser runs CMD as USER from the guest passwd, HOME/USER untouched",
+			`USER=root runuser -u app -- sh -c 'id -un; id -u; id -G; echo $HOME $USER'`, "app\n1000\n1000 10\n/root root\n"},
+		{"no dashdash", "the -- is optional", "runuser -u app id -un", "app\n"},
+		{"unknown user", "an unknown user is refused",
+			"runuser -u nobody2 -- id 2>&1; echo $?", "runuser: user nobody2 does not exist\n1\n"},
+		{"exit code", "CMD's status passes through", "runuser -u app -- sh -c 'exit 7'; echo $?", "7\n"},
+		{"missing cmd", "a missing CMD is 127", "runuser -u app -- nope 2>&1; echo $?", "runuser: failed to execute nope: No such file or directory\n127\n"},
+		{"cannot write root files", "the switched user is not root",
+			"runuser -u app -- sh -c 'echo x > /etc/passwd' 2>/dev/null; echo $?", "2\n"},
+		{"nested refused", "a runuser'd user cannot runuser back",
+			"runuser -u app -- runuser -u root -- id 2>&1", "runuser: may not be used by non-root users\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := sh(t, d, tc.script); r.stdout != tc.want {
+				t.Errorf("%s: got %+v, want stdout %q", tc.reason, r, tc.want)
+			}
+		})
+	}
+}
