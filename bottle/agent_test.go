@@ -27,7 +27,7 @@ func TestRunAgent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := running(t, stubConfig{Actions: map[string]stubAction{"exec": tc.act}})
-			m, err := Open(Target{Program: s.prog, Name: "b1", GuestUser: "root"}, Agent{PromptPath: "/p"})
+			m, err := Open(Target{Program: s.prog, Name: "b1", DefaultUser: "root"}, Agent{PromptPath: "/p"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func TestRunAgent(t *testing.T) {
 
 func TestRunAgentTerminal(t *testing.T) {
 	s := running(t, stubConfig{Actions: map[string]stubAction{"exec": {Exit: 9}}})
-	m, err := Open(Target{Program: s.prog, Name: "b1", GuestUser: "node"}, Agent{})
+	m, err := Open(Target{Program: s.prog, Name: "b1", DefaultUser: "node"}, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,12 +57,8 @@ func DefaultPromptMode(agentCommand string) PromptMode {
 
 // Defaults shared with the seed.
 const (
-	// DefaultAgentCommand is the agent run when Agent.Command is empty.
 	DefaultAgentCommand = "claude"
-	// DefaultUser is the user the agent and Exec run as when none is given
-	// (not to be confused with Target.GuestUser, the user smolvm exec
-	// itself runs as).
-	DefaultUser = "node"
+	DefaultUser         = "node"
 )
 
 // Target is what every argv addresses: the program, the machine, and what
@@ -79,10 +75,10 @@ type Target struct {
 	// Secrets are passed as "-e KEY" only; their values go into smolvm's
 	// own environment (Invocation.Env), never into argv.
 	Secrets map[string]string
-	// GuestUser is the user smolvm exec runs commands as when not told
+	// DefaultUser is the user smolvm exec runs commands as when not told
 	// otherwise. "" (unknown) and "root" mean the seed's guest model: switch
 	// users with "runuser -u USER --". See the package documentation.
-	GuestUser string
+	DefaultUser string
 }
 
 // Agent describes the coding agent run inside the bottle.
@@ -220,7 +216,7 @@ func execArgv(t Target, user string, tty bool, tail []string) (Invocation, error
 	if err := ValidateUser(user); err != nil {
 		return Invocation{}, err
 	}
-	switchUser, err := needsRunuser(t.GuestUser, user)
+	switchUser, err := needsRunuser(t.DefaultUser, user)
 	if err != nil {
 		return Invocation{}, err
 	}
@@ -329,14 +325,14 @@ func (t Target) validateName() error {
 }
 
 // validate checks everything an exec passes: the name, env keys and values,
-// secret keys and values, and the guest user.
+// secret keys and values, and the default user.
 func (t Target) validate() error {
 	if err := ValidateName(t.Name); err != nil {
 		return err
 	}
-	if t.GuestUser != "" {
-		if err := ValidateUser(t.GuestUser); err != nil {
-			return fmt.Errorf("guest user: %w", err)
+	if t.DefaultUser != "" {
+		if err := ValidateUser(t.DefaultUser); err != nil {
+			return fmt.Errorf("default user: %w", err)
 		}
 	}
 	seen := map[string]bool{}

@@ -153,7 +153,7 @@ var agentCases = []argvCase{
 		name:   "agent-default-user-node",
 		reason: "a guest that already execs as node needs no runuser (it would fail there)",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Name: "b1", GuestUser: "node"}, Agent{}, []string{"-c"}, true)
+			return AgentArgv(Target{Name: "b1", DefaultUser: "node"}, Agent{}, []string{"-c"}, true)
 		},
 		want: join(seedHead, tty, nodeEnv, []string{"--", "claude", "-c"}),
 	},
@@ -161,7 +161,7 @@ var agentCases = []argvCase{
 		name:   "agent-default-user-root",
 		reason: "a guest known to exec as root gives the seed's runuser form",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Name: "b1", GuestUser: "root"}, Agent{}, nil, false)
+			return AgentArgv(Target{Name: "b1", DefaultUser: "root"}, Agent{}, nil, false)
 		},
 		want: join(seedHead, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -213,7 +213,7 @@ var execCases = []argvCase{
 		name:   "exec-default-user-same",
 		reason: "guest execs as node already: no runuser, HOME/USER still set",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", GuestUser: "node"}, "node", "id")
+			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "node", "id")
 		},
 		want: join(seedHead, nodeEnv, []string{"--", "/bin/sh", "-c", "id"}),
 	},
@@ -221,7 +221,7 @@ var execCases = []argvCase{
 		name:   "exec-default-user-other",
 		reason: "guest execs as node, root wanted: runuser cannot work, say so",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", GuestUser: "node"}, "root", "id")
+			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "root", "id")
 		},
 		wantErr: ErrUserSwitch,
 		errText: `guest runs exec as "node", which cannot switch to user "root"`,
@@ -339,11 +339,11 @@ var validationCases = []argvCase{
 		errText: `invalid user name "Root!"`,
 	},
 	{
-		name:    "guest-user-invalid",
-		reason:  "the guest's default exec user is validated too",
-		build:   func() (Invocation, error) { return ExecArgv(Target{Name: "b1", GuestUser: "-x"}, "node", "id") },
+		name:    "default-user-invalid",
+		reason:  "the guest's default user is validated too",
+		build:   func() (Invocation, error) { return ExecArgv(Target{Name: "b1", DefaultUser: "-x"}, "node", "id") },
 		wantErr: ErrInvalid,
-		errText: `guest user: invalid user name "-x"`,
+		errText: `default user: invalid user name "-x"`,
 	},
 	{
 		name:    "env-key-equals",

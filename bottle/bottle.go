@@ -46,7 +46,7 @@ type RunOptions struct {
 
 // Machine is a Bottle backed by a smolvm machine.
 type Machine struct {
-	target  Target // GuestUser is read and written under mu
+	target  Target // DefaultUser is read and written under mu
 	agent   Agent
 	mu      sync.Mutex
 	cleanup *cleanupStack // nil when the machine is not owned
@@ -58,7 +58,7 @@ type Machine struct {
 var _ Bottle = (*Machine)(nil)
 
 // Open returns a handle on an existing machine without creating or starting
-// anything; its Close does nothing. When t.GuestUser is empty, the first
+// anything; its Close does nothing. When t.DefaultUser is empty, the first
 // RunAgent or Exec asks the guest (see ProbeArgv).
 func Open(t Target, a Agent) (*Machine, error) {
 	if err := t.validate(); err != nil {
@@ -90,26 +90,26 @@ func cloneTarget(t Target) Target {
 func (m *Machine) Name() string { return m.target.Name }
 
 // Target returns a copy of what the machine's argv address, with the
-// guest user as known so far.
+// default user as known so far.
 func (m *Machine) Target() Target {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return cloneTarget(m.target)
 }
 
-// GuestUser returns the guest's default exec user, asking the guest once
+// DefaultUser returns the guest's default exec user, asking the guest once
 // when it is not known yet.
-func (m *Machine) GuestUser(ctx context.Context) (string, error) {
+func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.target.GuestUser != "" {
-		return m.target.GuestUser, nil
+	if m.target.DefaultUser != "" {
+		return m.target.DefaultUser, nil
 	}
 	u, err := probeUser(ctx, m.target)
 	if err != nil {
 		return "", err
 	}
-	m.target.GuestUser = u
+	m.target.DefaultUser = u
 	return u, nil
 }
 
@@ -121,14 +121,14 @@ func probeUser(ctx context.Context, t Target) (string, error) {
 	}
 	res, err := Run(ctx, inv)
 	if err != nil {
-		return "", fmt.Errorf("probe guest user: %w", err)
+		return "", fmt.Errorf("probe default user: %w", err)
 	}
 	user := strings.TrimSpace(string(res.Stdout))
 	if res.ExitCode != 0 {
-		return "", fmt.Errorf("probe guest user: %s exited %d: %s", summarize(inv.Argv), res.ExitCode, lastLine(res.Stderr))
+		return "", fmt.Errorf("probe default user: %s exited %d: %s", summarize(inv.Argv), res.ExitCode, lastLine(res.Stderr))
 	}
 	if err := ValidateUser(user); err != nil {
-		return "", fmt.Errorf("probe guest user: guest answered %q: %w", user, err)
+		return "", fmt.Errorf("probe default user: guest answered %q: %w", user, err)
 	}
 	return user, nil
 }
@@ -136,7 +136,7 @@ func probeUser(ctx context.Context, t Target) (string, error) {
 // AgentInvocation returns the agent's command line (for a TTY, the command
 // to run behind the PTY-resize bridge).
 func (m *Machine) AgentInvocation(ctx context.Context, args []string, tty bool) (Invocation, error) {
-	if _, err := m.GuestUser(ctx); err != nil {
+	if _, err := m.DefaultUser(ctx); err != nil {
 		return Invocation{}, err
 	}
 	return AgentArgv(m.Target(), m.agent, args, tty)
@@ -214,7 +214,7 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 // Exec runs "/bin/sh -c script" as user ("" means "node"), with the
 // machine's guest env and secrets.
 func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, error) {
-	if _, err := m.GuestUser(ctx); err != nil {
+	if _, err := m.DefaultUser(ctx); err != nil {
 		return ExecResult{}, err
 	}
 	inv, err := ExecArgv(m.Target(), user, script)

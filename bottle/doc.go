@@ -19,14 +19,14 @@
 // root on a bare machine (the original's assumption), the image's user on an
 // image machine. runuser only works as root ("runuser: may not be used by
 // non-root users"), so the builders take the guest's default exec user
-// (Target.GuestUser) as a parameter:
+// (Target.DefaultUser) as a parameter:
 //   - "" (unknown) or "root": switch with "runuser -u USER --", as the
 //     original does;
 //   - the target user itself: no runuser; HOME and USER still go through -e;
 //   - another non-root user: ErrUserSwitch, since no switch can work.
 //
 // Launch learns the default user with one probe after start
-// ("smolvm machine exec --name NAME -- id -un") unless Spec.GuestUser says
+// ("smolvm machine exec --name NAME -- id -un") unless Spec.DefaultUser says
 // it; Open probes lazily, on the first Exec or RunAgent.
 //
 // # Safety beyond the original

@@ -37,9 +37,9 @@ type Spec struct {
 	Secrets map[string]string
 	// Agent is the agent RunAgent starts.
 	Agent Agent
-	// GuestUser is the guest's default exec user; "" asks the guest once
+	// DefaultUser is the guest's default exec user; "" asks the guest once
 	// after start.
-	GuestUser string
+	DefaultUser string
 	// TeardownTimeout bounds stop + delete (default 2 minutes). Teardown
 	// runs on a fresh context, so it also happens after ctx is cancelled.
 	TeardownTimeout time.Duration
@@ -123,7 +123,7 @@ func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t := Target{Program: spec.Program, Name: spec.Name, Env: spec.Env, Secrets: spec.Secrets, GuestUser: spec.GuestUser}
+	t := Target{Program: spec.Program, Name: spec.Name, Env: spec.Env, Secrets: spec.Secrets, DefaultUser: spec.DefaultUser}
 	m, err := Open(t, spec.Agent)
 	if err != nil {
 		return nil, err
@@ -165,7 +165,7 @@ func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
 	if _, _, err := runOK(ctx, lifecycleArgv(spec.Program, "start", spec.Name)); err != nil {
 		return nil, fmt.Errorf("launch %s: start: %w", spec.Name, err)
 	}
-	if _, err := m.GuestUser(ctx); err != nil {
+	if _, err := m.DefaultUser(ctx); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", spec.Name, err)
 	}
 	m.cleanup = stack

@@ -28,7 +28,7 @@ func TestLaunchAndClose(t *testing.T) {
 	if diff := cmp.Diff(want, create); diff != "" {
 		t.Errorf("create argv (-want +got):\n%s", diff)
 	}
-	if u, _ := m.GuestUser(context.Background()); u != "root" {
+	if u, _ := m.DefaultUser(context.Background()); u != "root" {
 		t.Errorf("probed default user %q, want root", u)
 	}
 
@@ -95,7 +95,7 @@ func TestLaunchFailures(t *testing.T) {
 			reason:    "the default-user probe failed after start: full teardown",
 			cfg:       stubConfig{Actions: map[string]stubAction{"exec": {Exit: 1, Stderr: "id: cannot find name for user ID 1000\n"}}},
 			wantVerbs: []string{"create", "start", "probe", "stop", "delete"},
-			wantText:  []string{"probe guest user", "cannot find name"},
+			wantText:  []string{"probe default user", "cannot find name"},
 		},
 		{
 			name:   "teardown-fails-too",
@@ -206,7 +206,7 @@ func TestLaunchCancelled(t *testing.T) {
 
 func TestLaunchStatedUserSkipsProbe(t *testing.T) {
 	s := newStub(t, stubConfig{ProbeUser: "root"})
-	m, err := Launch(context.Background(), Spec{Program: s.prog, Name: "b1", GuestUser: "node",
+	m, err := Launch(context.Background(), Spec{Program: s.prog, Name: "b1", DefaultUser: "node",
 		Env: []EnvVar{{"A", "1"}}, Agent: Agent{Command: "codex", PromptPath: "/p"}})
 	if err != nil {
 		t.Fatal(err)

@@ -127,9 +127,6 @@ const waitDelay = 2 * time.Second
 // Callers that attach a terminal may replace SysProcAttr: with Setsid the
 // whole session's group is still killed; with nil only the child is.
 func (inv Invocation) Command(ctx context.Context) *exec.Cmd {
-	if len(inv.Argv) == 0 {
-		return &exec.Cmd{Err: errors.New("empty argv")} // Start returns Err
-	}
 	cmd := exec.CommandContext(ctx, inv.Argv[0], inv.Argv[1:]...)
 	if len(inv.Env) > 0 {
 		cmd.Env = append(os.Environ(), inv.Env...)

@@ -108,10 +108,10 @@ func (tf *targetFlags) target(c *cli) (bottle.Target, error) {
 		return bottle.Target{}, usageErrorf("--name is required")
 	}
 	t := bottle.Target{
-		Program:   bottle.Program(""),
-		Name:      tf.name,
-		Env:       tf.env,
-		GuestUser: tf.guestUser,
+		Program:     bottle.Program(""),
+		Name:        tf.name,
+		Env:         tf.env,
+		DefaultUser: tf.guestUser,
 	}
 	for _, k := range tf.secrets {
 		if err := bottle.ValidateEnvKey(k); err != nil {
