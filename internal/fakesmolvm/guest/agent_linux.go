@@ -168,7 +168,7 @@ func setupAgent(dataDir string) (*agent, error) {
 		return nil, err
 	}
 	if first {
-		if err := populate(a.cfg, hostFiles); err != nil {
+		if err := populate(a.cfg, a.image, hostFiles); err != nil {
 			return nil, fmt.Errorf("populate guest: %w", err)
 		}
 	}
@@ -596,7 +596,7 @@ BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
 `
 
 // populate lays out a new guest tree (we are inside it now).
-func populate(cfg Config, hostFiles []hostFile) error {
+func populate(cfg Config, img imageConfig, hostFiles []hostFile) error {
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
@@ -646,6 +646,26 @@ func populate(cfg Config, hostFiles []hostFile) error {
 		if err := unix.Unmount(guestImage, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("unmount image: %w", err)
 		}
+	}
+	return makeUserHome(img.User)
+}
+
+// makeUserHome gives a non-root image user its home directory, as useradd
+// -m would: image trees made by test harnesses are usually owned by root.
+func makeUserHome(name string) error {
+	if name == "" || name == "root" || name == "0" {
+		return nil
+	}
+	u, err := lookupUser(name)
+	if err != nil || u.uid == 0 || u.home == "" || u.home == "/" {
+		return nil
+	}
+	if err := os.MkdirAll(u.home, 0o755); err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Lstat(u.home, &st) == nil && st.Uid == 0 && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		os.Lchown(u.home, u.uid, u.gid)
 	}
 	return nil
 }
