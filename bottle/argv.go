@@ -57,8 +57,12 @@ func DefaultPromptMode(agentCommand string) PromptMode {
 
 // Defaults shared with the seed.
 const (
+	// DefaultAgentCommand is the agent run when Agent.Command is empty.
 	DefaultAgentCommand = "claude"
-	DefaultUser         = "node"
+	// DefaultUser is the user the agent and Exec run as when none is given
+	// (not to be confused with Target.DefaultUser, the user smolvm exec
+	// itself runs as in the guest).
+	DefaultUser = "node"
 )
 
 // Target is what every argv addresses: the program, the machine, and what
