@@ -35,7 +35,12 @@ func (c *cli) setState(name, state string, pid int) error {
 
 // guestConfig is what the agent needs to run the machine's guest.
 func (c *cli) guestConfig(r *record) guest.Config {
+	var mounts []guest.Mount
+	for _, m := range r.Mounts {
+		mounts = append(mounts, guest.Mount{Host: m.Host, Guest: m.Guest, ReadOnly: m.ReadOnly})
+	}
 	return guest.Config{
+		Mounts:   mounts,
 		Name:     r.Name,
 		DataDir:  c.paths.machineDir(r.Name),
 		ImageDir: r.ImageDir,
