@@ -193,6 +193,7 @@ func (c *cli) machineCmd(args []string) error {
 		return nil
 	}
 	c.machine = c.targetMachine(canon, p)
+	c.sweepEphemeral()
 	if err := c.applyFaults(); err != nil {
 		return err
 	}
