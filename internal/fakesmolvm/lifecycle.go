@@ -112,6 +112,10 @@ func (c *cli) boot(r *record) (int, error) {
 			return 0, errorf("agent operation failed: start: image '%s' is no longer in the fake-smolvm image store", r.Image)
 		}
 		cfg.ImageDir = dir
+		if !r.Pulled {
+			// smolvm pulls on the first start; the fake's image is local.
+			c.errf("Pulling %s...", r.Image)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return 0, errorf("io operation failed: %v", err)
@@ -127,7 +131,13 @@ func (c *cli) boot(r *record) (int, error) {
 		}
 		return 0, errorf("agent operation failed: start: %v", err)
 	}
-	if err := c.setState(r.Name, "running", pid); err != nil {
+	if err := c.store.update(func(d *db) error {
+		if x := d.Machines[r.Name]; x != nil {
+			x.State, x.PID = "running", pid
+			x.Pulled = x.Pulled || x.Image != ""
+		}
+		return nil
+	}); err != nil {
 		_ = guest.Stop(cfg.DataDir)
 		return 0, err
 	}
