@@ -205,7 +205,7 @@ func (c *cli) runInit(r *record, dataDir string) error {
 			case out != "":
 				msg += ": " + out
 			}
-			return &runtimeError{strings.ReplaceAll(msg, "\n", " ")}
+			return &runtimeError{msg}
 		}
 	}
 	return c.store.update(func(d *db) error {
