@@ -25,6 +25,10 @@ lint:
 update:
 	$(GO) test ./... -update
 
+# Latency of the built fake binary: exec, start, 1 MiB cp (ms/median).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/fakesmolvm/
+
 # The conformance suite (conformance/) against fake-smolvm, then against a
 # real smolvm ($$SMOLVM or PATH; $$CONFORMANCE_IMAGE for the image model). Run
 # in the package directory so the summary and the skipped list always show.

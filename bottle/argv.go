@@ -57,8 +57,12 @@ func DefaultPromptMode(agentCommand string) PromptMode {
 
 // Defaults shared with the seed.
 const (
+	// DefaultAgentCommand is the agent run when Agent.Command is empty.
 	DefaultAgentCommand = "claude"
-	DefaultUser         = "node"
+	// DefaultUser is the user the agent and Exec run as when none is given
+	// (not to be confused with Target.DefaultUser, the user smolvm exec
+	// itself runs as in the guest).
+	DefaultUser = "node"
 )
 
 // Target is what every argv addresses: the program, the machine, and what
@@ -352,11 +356,30 @@ func (t Target) validate() error {
 		if seen[k] {
 			return invalidf("env key %q is given both as plain env and as a secret", k)
 		}
+		if reservedSecret(k) {
+			return invalidf("secret %q would also change smolvm's own environment; pass it under another name", k)
+		}
 		if err := noNUL("value of secret "+k, t.Secrets[k]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// reservedSecret reports keys that a secret may not use: its value goes
+// into smolvm's own environment, where these names steer smolvm itself
+// (its state dir, program lookup, dynamic loader) or are set by bottle.
+func reservedSecret(k string) bool {
+	switch k {
+	case "HOME", "USER", "PATH", "TMPDIR":
+		return true
+	}
+	for _, p := range []string{"SMOLVM_", "XDG_", "LD_"} {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // secretKeys returns the secret keys sorted, so the argv is deterministic.

@@ -401,6 +401,24 @@ var validationCases = []argvCase{
 		errText: `env key "T" is given both as plain env and as a secret`,
 	},
 	{
+		name:   "secret-reserved",
+		reason: "a secret's value lands in smolvm's own environment, where HOME would move its state",
+		build: func() (Invocation, error) {
+			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"HOME": "/x"}}, "node", "id")
+		},
+		wantErr: ErrInvalid,
+		errText: `secret "HOME" would also change smolvm's own environment`,
+	},
+	{
+		name:   "secret-reserved-prefix",
+		reason: "SMOLVM_* steers smolvm too",
+		build: func() (Invocation, error) {
+			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"SMOLVM_DATA_DIR": "/x"}}, "node", "id")
+		},
+		wantErr: ErrInvalid,
+		errText: `secret "SMOLVM_DATA_DIR" would also change`,
+	},
+	{
 		name:    "prompt-mode-unknown",
 		reason:  "an unknown prompt mode is refused, not silently treated as claude",
 		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{PromptMode: "gemini"}, nil, false) },

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -59,12 +60,16 @@ func (e *SmolvmError) Is(target error) bool {
 	return target == e.Kind || (target == ErrSmolvm && e.Kind == ErrNotFound)
 }
 
-// summarize shortens argv for messages: the program, subcommand and
-// machine, not the (possibly long) guest command.
+// summarize shortens argv for messages: the program, the subcommand and
+// the machine ("smolvm machine exec --name b1 ..."), not the env or the
+// (possibly long) guest command.
 func summarize(argv []string) string {
-	const max = 6
-	if len(argv) > max {
-		return ShellQuote(argv[:max]) + " ..."
+	n := min(len(argv), 6)
+	if i := slices.Index(argv, "--name"); i >= 0 && i+2 <= len(argv) {
+		n = i + 2
+	}
+	if n < len(argv) {
+		return ShellQuote(argv[:n]) + " ..."
 	}
 	return ShellQuote(argv)
 }

@@ -64,8 +64,14 @@ func agentMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: __agent DATADIR")
 		return 2
 	}
-	// fd 3 is the readiness pipe from Start.
+	// fd 3 is the readiness pipe from Start, fd 4 maybe the owner's pidfd.
+	// Neither may reach a guest process, and nor may anything the CLI
+	// inherited from whoever ran it (a pipe of the host's shell...).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ready := os.NewFile(3, "ready")
+	if os.Getenv(ownerFDEnv) == "4" {
+		go watchOwner(4)
+	}
 	a, err := setupAgent(args[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
@@ -168,7 +174,7 @@ func setupAgent(dataDir string) (*agent, error) {
 		return nil, err
 	}
 	if first {
-		if err := populate(a.cfg, hostFiles); err != nil {
+		if err := populate(a.cfg, a.image, hostFiles); err != nil {
 			return nil, fmt.Errorf("populate guest: %w", err)
 		}
 	}
@@ -196,6 +202,24 @@ func (a *agent) serve() {
 			continue
 		}
 		go a.handle(c)
+	}
+}
+
+// ownerFDEnv tells the agent that fd 4 is its owner's pidfd.
+const ownerFDEnv = "FAKE_SMOLVM_OWNER_FD"
+
+// watchOwner ends the agent once the owner process (OwnerPIDEnv) is gone.
+func watchOwner(fd int) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if n == 1 || err != nil {
+			fmt.Fprintln(os.Stderr, "agent: owner process ended, shutting down")
+			os.Exit(0)
+		}
 	}
 }
 
@@ -278,6 +302,18 @@ func mountTree(root, usrLocal string, cfg Config, first bool) error {
 			return err
 		}
 		if err := bindReadOnly(host, dst); err != nil {
+			return err
+		}
+	}
+	// Debian's /usr/bin/awk and friends resolve through /etc/alternatives:
+	// the host's, read-only (hundreds of symlinks, too slow to copy).
+	if fi, err := os.Stat("/etc/alternatives"); err == nil && fi.IsDir() {
+		for _, d := range []string{"etc", "etc/alternatives"} {
+			if err := mountpoint(filepath.Join(root, d)); err != nil {
+				return err
+			}
+		}
+		if err := bindReadOnly("/etc/alternatives", filepath.Join(root, "etc/alternatives")); err != nil {
 			return err
 		}
 	}
@@ -544,11 +580,11 @@ type hostFile struct {
 }
 
 // hostEtc lists what real programs need from the host /etc: the dynamic
-// linker's cache, name service config, alternatives (Debian's /usr/bin/awk
-// points there), TLS roots.
+// linker's cache, name service config, TLS roots. (/etc/alternatives is
+// bind-mounted instead.)
 var hostEtc = []string{
 	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "host.conf",
-	"resolv.conf", "localtime", "alternatives", "protocols", "services",
+	"resolv.conf", "localtime", "protocols", "services",
 	"ssl/certs/ca-certificates.crt", "ssl/openssl.cnf", "shells", "mime.types",
 }
 
@@ -596,7 +632,7 @@ BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
 `
 
 // populate lays out a new guest tree (we are inside it now).
-func populate(cfg Config, hostFiles []hostFile) error {
+func populate(cfg Config, img imageConfig, hostFiles []hostFile) error {
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
@@ -646,6 +682,26 @@ func populate(cfg Config, hostFiles []hostFile) error {
 		if err := unix.Unmount(guestImage, unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("unmount image: %w", err)
 		}
+	}
+	return makeUserHome(img.User)
+}
+
+// makeUserHome gives a non-root image user its home directory, as useradd
+// -m would: image trees made by test harnesses are usually owned by root.
+func makeUserHome(name string) error {
+	if name == "" || name == "root" || name == "0" {
+		return nil
+	}
+	u, err := lookupUser(name)
+	if err != nil || u.uid == 0 || u.home == "" || u.home == "/" {
+		return nil
+	}
+	if err := os.MkdirAll(u.home, 0o755); err != nil {
+		return nil
+	}
+	var st unix.Stat_t
+	if unix.Lstat(u.home, &st) == nil && st.Uid == 0 && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		os.Lchown(u.home, u.uid, u.gid)
 	}
 	return nil
 }

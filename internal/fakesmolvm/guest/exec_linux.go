@@ -350,32 +350,41 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 	for i, f := range outs {
 		go func(i int, f *os.File, typ byte) {
 			defer func() { done <- struct{}{} }()
-			buf := make([]byte, 32<<10)
 			var n64 int64
+			// emit takes one chunk; false stops reading.
+			emit := func(b []byte) bool {
+				n64 += int64(len(b))
+				switch {
+				case buffered:
+					if n64 > outputCap {
+						overCap <- i
+						killGroup()
+						return false
+					}
+					bufMu.Lock()
+					bufs[i] = append(bufs[i], b...)
+					bufMu.Unlock()
+				case req.Mode == Stream && atomicAdd(&total, int64(len(b))) > outputCap:
+					// the stream cap counts both streams together
+					overCap <- i
+					killGroup()
+					return false
+				default:
+					fw.write(typ, b)
+				}
+				return true
+			}
+			buf := make([]byte, 32<<10)
 			for {
 				n, err := f.Read(buf)
-				if n > 0 {
-					n64 += int64(n)
-					if buffered {
-						if n64 > outputCap {
-							overCap <- i
-							killGroup()
-							return
-						}
-						bufMu.Lock()
-						bufs[i] = append(bufs[i], buf[:n]...)
-						bufMu.Unlock()
-					} else {
-						if req.Mode == Stream {
-							// the cap counts both streams together
-							if t := addTotal(&total, n); t > outputCap {
-								overCap <- i
-								killGroup()
-								return
-							}
-						}
-						fw.write(typ, buf[:n])
-					}
+				if n > 0 && !emit(buf[:n]) {
+					return
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					// The command is gone but something holds the pipe:
+					// take what is buffered now, without waiting for more.
+					drainNow(f, buf, emit)
+					return
 				}
 				if err != nil {
 					return
@@ -407,7 +416,8 @@ wait:
 			clientGone = nil
 		}
 	}
-	// Drain what is left; give up on pipes a background child holds open.
+	// Read on until EOF; a pipe a background child keeps open is drained
+	// of what it holds once drainGrace has passed.
 	deadline := time.Now().Add(drainGrace)
 	for _, f := range outs {
 		f.SetReadDeadline(deadline)
@@ -415,7 +425,7 @@ wait:
 	for range outs {
 		select {
 		case <-done:
-		case <-time.After(time.Until(deadline) + 50*time.Millisecond):
+		case <-time.After(5 * time.Second): // a descriptor without deadlines
 		}
 	}
 	select {
@@ -441,9 +451,23 @@ wait:
 	fw.writeString(frameExit, strconv.Itoa(code))
 }
 
-func addTotal(t *int64, n int) int64 {
-	// only the stream-mode goroutines touch it, two at most
-	return atomicAdd(t, int64(n))
+// drainNow reads what f holds right now without blocking.
+func drainNow(f *os.File, buf []byte, emit func([]byte) bool) {
+	f.SetReadDeadline(time.Time{})
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Read(func(fd uintptr) bool {
+		// bounded: a background writer may never stop
+		for range 256 {
+			n, err := unix.Read(int(fd), buf)
+			if n <= 0 || err != nil || !emit(buf[:n]) {
+				return true
+			}
+		}
+		return true
+	})
 }
 
 func writeChunks(fw *frameWriter, typ byte, b []byte) {

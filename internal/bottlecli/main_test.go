@@ -1,0 +1,86 @@
+package bottlecli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/smolbottle/smolbottle/bottle"
+)
+
+func newTestCLI() (*cli, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return &cli{ctx: context.Background(), stdout: &out, stderr: &errb,
+		lookupEnv: func(string) (string, bool) { return "", false }}, &out, &errb
+}
+
+func TestExitStatus(t *testing.T) {
+	tests := []struct {
+		name, reason string
+		err          error
+		want         int
+		wantStderr   string
+	}{
+		{"nil", "success", nil, 0, ""},
+		{"help", "help was printed on stdout", errHelpShown, 0, ""},
+		{"usage-shown", "usage already on stderr", errUsageShown, 2, ""},
+		{"usage", "a bad command line", usageErrorf("exec: want SCRIPT"), 2, "bottle: exec: want SCRIPT\n"},
+		{"invalid", "a validation error is a usage error", fmt.Errorf("x: %w", bottle.ErrInvalid), 2, "bottle: x: invalid input\n"},
+		{"guest", "a guest status passes through silently", exitCode(42), 42, ""},
+		{"guest-wrapped", "even wrapped", fmt.Errorf("w: %w", exitCode(3)), 3, ""},
+		{"runtime", "anything else is 1 with one line", errors.New("boom"), 1, "bottle: boom\n"},
+		{"multiline", "joined errors still print one line", errors.Join(errors.New("a"), errors.New("b\n  c")), 1, "bottle: a; b; c\n"},
+		{"smolvm", "a smolvm failure is 1", &bottle.SmolvmError{Argv: []string{"smolvm", "machine", "start", "--name", "x"},
+			ExitCode: 1, Message: "vm not found: x", Kind: bottle.ErrNotFound}, 1, "bottle: smolvm machine start --name x: vm not found: x\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, errb := newTestCLI()
+			if got := c.exitStatus(tc.err); got != tc.want {
+				t.Errorf("%s: exit %d, want %d", tc.reason, got, tc.want)
+			}
+			if errb.String() != tc.wantStderr {
+				t.Errorf("%s: stderr %q, want %q", tc.reason, errb.String(), tc.wantStderr)
+			}
+		})
+	}
+}
+
+func TestPrintArgvJSON(t *testing.T) {
+	tests := []struct {
+		name, reason string
+		argv         []string
+		want         string
+		wantErr      bool
+	}{
+		{"html", "no HTML escaping: the output is for programs, byte-exact", []string{"a<b>&c"}, `["a<b>&c"]` + "\n", false},
+		{"control", "control characters are JSON-escaped", []string{"a\nb\tc\x01"}, `["a\nb\tc\u0001"]` + "\n", false},
+		{"unicode", "unicode stays as is", []string{"héllo ☃"}, `["héllo ☃"]` + "\n", false},
+		{"invalid-utf8", "JSON cannot carry invalid UTF-8 exactly: refuse", []string{"a\xffb"}, "", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, out, _ := newTestCLI()
+			err := c.printArgv(tc.argv, true)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("%s: err = %v", tc.reason, err)
+			}
+			if out.String() != tc.want {
+				t.Errorf("%s: got %q, want %q", tc.reason, out.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestCommandsHaveHelp(t *testing.T) {
+	for _, cmd := range commands {
+		t.Run(cmd.name, func(t *testing.T) {
+			c, out, _ := newTestCLI()
+			if code := c.main([]string{cmd.name, "-h"}); code != 0 || out.Len() == 0 {
+				t.Errorf("bottle %s -h: exit %d, %d bytes of help", cmd.name, code, out.Len())
+			}
+		})
+	}
+}
