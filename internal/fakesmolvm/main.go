@@ -106,7 +106,7 @@ func (c *cli) exit(err error) int {
 		io.WriteString(c.stderr, ce.block())
 		return 2
 	default:
-		fmt.Fprintf(c.stderr, "Error: %s\n", firstLine(err.Error()))
+		fmt.Fprintf(c.stderr, "Error: %s\n", err.Error())
 		return 1
 	}
 }
@@ -193,6 +193,7 @@ func (c *cli) machineCmd(args []string) error {
 		return nil
 	}
 	c.machine = c.targetMachine(canon, p)
+	c.sweepEphemeral()
 	if err := c.applyFaults(); err != nil {
 		return err
 	}
