@@ -64,8 +64,14 @@ func agentMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: __agent DATADIR")
 		return 2
 	}
-	// fd 3 is the readiness pipe from Start.
+	// fd 3 is the readiness pipe from Start, fd 4 maybe the owner's pidfd.
+	// Neither may reach a guest process, and nor may anything the CLI
+	// inherited from whoever ran it (a pipe of the host's shell...).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ready := os.NewFile(3, "ready")
+	if os.Getenv(ownerFDEnv) == "4" {
+		go watchOwner(4)
+	}
 	a, err := setupAgent(args[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
@@ -199,6 +205,24 @@ func (a *agent) serve() {
 	}
 }
 
+// ownerFDEnv tells the agent that fd 4 is its owner's pidfd.
+const ownerFDEnv = "FAKE_SMOLVM_OWNER_FD"
+
+// watchOwner ends the agent once the owner process (OwnerPIDEnv) is gone.
+func watchOwner(fd int) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if n == 1 || err != nil {
+			fmt.Fprintln(os.Stderr, "agent: owner process ended, shutting down")
+			os.Exit(0)
+		}
+	}
+}
+
 // watchDataDir ends the agent, and with it the whole guest, once its data
 // dir is gone (a deleted test work dir): a missed stop cannot leak forever.
 func (a *agent) watchDataDir() {
@@ -278,6 +302,18 @@ func mountTree(root, usrLocal string, cfg Config, first bool) error {
 			return err
 		}
 		if err := bindReadOnly(host, dst); err != nil {
+			return err
+		}
+	}
+	// Debian's /usr/bin/awk and friends resolve through /etc/alternatives:
+	// the host's, read-only (hundreds of symlinks, too slow to copy).
+	if fi, err := os.Stat("/etc/alternatives"); err == nil && fi.IsDir() {
+		for _, d := range []string{"etc", "etc/alternatives"} {
+			if err := mountpoint(filepath.Join(root, d)); err != nil {
+				return err
+			}
+		}
+		if err := bindReadOnly("/etc/alternatives", filepath.Join(root, "etc/alternatives")); err != nil {
 			return err
 		}
 	}
@@ -544,11 +580,11 @@ type hostFile struct {
 }
 
 // hostEtc lists what real programs need from the host /etc: the dynamic
-// linker's cache, name service config, alternatives (Debian's /usr/bin/awk
-// points there), TLS roots.
+// linker's cache, name service config, TLS roots. (/etc/alternatives is
+// bind-mounted instead.)
 var hostEtc = []string{
 	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "host.conf",
-	"resolv.conf", "localtime", "alternatives", "protocols", "services",
+	"resolv.conf", "localtime", "protocols", "services",
 	"ssl/certs/ca-certificates.crt", "ssl/openssl.cnf", "shells", "mime.types",
 }
 

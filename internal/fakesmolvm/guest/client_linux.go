@@ -96,6 +96,18 @@ func startAgent(cfg Config) (int, error) {
 	}
 	defer rd.Close()
 
+	// The owner process, if any, as a pidfd the agent polls (fd 4).
+	extra := []*os.File{wr}
+	env := os.Environ()
+	if pid, err := strconv.Atoi(os.Getenv(OwnerPIDEnv)); err == nil && pid > 0 {
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			owner := os.NewFile(uintptr(fd), "owner")
+			defer owner.Close()
+			extra = append(extra, owner)
+			env = append(env, ownerFDEnv+"=4")
+		}
+	}
+
 	uids, gids, setgroups := idMappings()
 	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
 	if !cfg.Network {
@@ -113,10 +125,10 @@ func startAgent(cfg Config) (int, error) {
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{os.Args[0], "__agent", dataDir},
-		Env:        os.Environ(),
+		Env:        env,
 		Stdout:     console,
 		Stderr:     console,
-		ExtraFiles: []*os.File{wr},
+		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid:                     true,
 			Cloneflags:                 flags,

@@ -44,6 +44,12 @@ type Mount struct {
 	ReadOnly bool
 }
 
+// OwnerPIDEnv names an environment variable holding a host PID: agents
+// started while it is set end, with their guests, when that process ends.
+// Test harnesses set it to their own PID, so a test binary that dies
+// (panic, timeout, kill) takes its machines with it.
+const OwnerPIDEnv = "FAKE_SMOLVM_OWNER_PID"
+
 // ErrNotRunning is returned (wrapped) by client calls when no agent answers
 // on the machine's socket.
 var ErrNotRunning = errors.New("machine agent is not running")

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,8 @@ func TestMain(m *testing.M) {
 			os.Exit(RunuserMain(os.Args[2:]))
 		}
 	}
+	// A test binary that dies midway takes its machines with it.
+	os.Setenv(OwnerPIDEnv, strconv.Itoa(os.Getpid()))
 	os.Exit(m.Run())
 }
 
