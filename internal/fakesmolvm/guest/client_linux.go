@@ -156,6 +156,10 @@ func startAgent(cfg Config) (int, error) {
 	case <-time.After(startTimeout):
 		status = "error: agent did not become ready"
 	}
+	if msg, ok := strings.CutPrefix(status, "fail: "); ok {
+		cmd.Process.Kill()
+		return 0, fmt.Errorf("mount operation failed: mount volume: %s", msg)
+	}
 	if !strings.HasPrefix(status, "ok ") {
 		cmd.Process.Kill()
 		msg := strings.TrimPrefix(status, "error: ")
