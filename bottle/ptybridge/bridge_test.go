@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +24,50 @@ import (
 
 	"github.com/smolbottle/smolbottle/internal/ptytest"
 )
+
+// TestMain doubles the test binary as a child process whose signal
+// dispositions are known from its first instruction (a shell catches SIGINT
+// at moments of its own choosing, which makes it a racy subject).
+func TestMain(m *testing.M) {
+	if os.Getenv("PTYBRIDGE_TEST_HELPER") == "sleeper" {
+		// A grandchild in our process group, which the signal must reach too.
+		sleep := exec.Command("sleep", "1000")
+		if err := sleep.Start(); err != nil {
+			fmt.Println("helper:", err)
+			os.Exit(99)
+		}
+		fmt.Printf("ready %d\n", sleep.Process.Pid)
+		_ = sleep.Wait()
+		fmt.Println("not-killed")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// sleeper is a child that prints "ready PID" (PID: its own child, a sleep)
+// and then waits; the Go runtime makes it die of SIGINT, SIGTERM and SIGHUP.
+func sleeper() *exec.Cmd {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "PTYBRIDGE_TEST_HELPER=sleeper")
+	return cmd
+}
+
+// gone waits until pid has exited (a zombie awaiting its reaper counts).
+func gone(t *testing.T, pid int) bool {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
 
 // wait is the deadline for things that should happen at once; it only
 // bounds a broken test, it measures nothing.
@@ -35,6 +81,7 @@ type session struct {
 	before   *unix.Termios
 	restores *atomic.Int32
 	done     chan struct{}
+	cmd      *exec.Cmd
 	code     int
 	err      error
 }
@@ -65,6 +112,11 @@ func termios(t *testing.T, f *os.File) *unix.Termios {
 // 24x80 (resized to rows x cols first).
 func start(t *testing.T, rows, cols int, script string, o Options) *session {
 	t.Helper()
+	return startCmd(t, rows, cols, exec.Command("sh", "-c", script), o)
+}
+
+func startCmd(t *testing.T, rows, cols int, cmd *exec.Cmd, o Options) *session {
+	t.Helper()
 	term, err := ptytest.Open(rows, cols)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +130,7 @@ func start(t *testing.T, rows, cols int, script string, o Options) *session {
 		o.Stdout = term.Slave()
 	}
 	o.Signals = s.sigs
-	cmd := exec.Command("sh", "-c", script)
+	s.cmd = cmd
 	go func() {
 		defer close(s.done)
 		s.code, s.err = Run(cmd, o)
@@ -87,9 +139,7 @@ func start(t *testing.T, rows, cols int, script string, o Options) *session {
 		select {
 		case <-s.done:
 		default:
-			if cmd.Process != nil {
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			}
+			s.sigs <- syscall.SIGKILL
 			<-s.done
 		}
 	})
@@ -103,6 +153,17 @@ func (s *session) expect(re string) string {
 		s.t.Fatal(err)
 	}
 	return m
+}
+
+// readyPID waits for the sleeper's "ready PID" line and returns PID.
+func (s *session) readyPID() int {
+	s.t.Helper()
+	m := s.expect(`ready [0-9]+`)
+	var pid int
+	if _, err := fmt.Sscanf(m, "ready %d", &pid); err != nil {
+		s.t.Fatal(err)
+	}
+	return pid
 }
 
 func (s *session) type_(text string) {
@@ -174,14 +235,14 @@ func TestSignalsToBridgeReachChild(t *testing.T) {
 		{"sighup", syscall.SIGHUP, 129, "a hangup is forwarded so the child ends too"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// The child's sleep is in the child's process group: the signal
-			// must reach the whole group, not only sh.
-			s := start(t, 24, 80, "grep Sig /proc/$$/status; echo ready; sleep 1000; echo not-killed", Options{})
-			s.expect("ready")
+			s := startCmd(t, 24, 80, sleeper(), Options{})
+			grandchild := s.readyPID()
 			s.sigs <- tc.sig
 			s.finish(tc.want)
-			if bytes.Contains(s.term.Output(), []byte("not-killed")) {
-				t.Errorf("child survived %v", tc.sig)
+			// The child's own child is in its process group: the signal
+			// reaches the whole group, as it would from a terminal.
+			if !gone(t, grandchild) {
+				t.Errorf("the child's child survived %v", tc.sig)
 			}
 			if t.Failed() {
 				t.Log(tc.reason)
@@ -205,8 +266,8 @@ func TestRawModeWhileRunning(t *testing.T) {
 }
 
 func TestCtrlCKillsChildThroughItsTerminal(t *testing.T) {
-	s := start(t, 24, 80, "echo ready; sleep 1000", Options{})
-	s.expect("ready")
+	s := startCmd(t, 24, 80, sleeper(), Options{})
+	s.readyPID()
 	s.type_("\x03")
 	s.finish(130)
 }
@@ -257,8 +318,8 @@ func (r *recordingResizer) Resize(ctx context.Context, s Size) error {
 
 func TestResizerGetsStartSizeAndNewest(t *testing.T) {
 	r := &recordingResizer{got: make(chan Size, 100)}
-	s := start(t, 30, 90, "echo ready; sleep 1000", Options{Resizer: r})
-	s.expect("ready")
+	s := startCmd(t, 30, 90, sleeper(), Options{Resizer: r})
+	s.readyPID()
 	waitSize := func(want Size) {
 		t.Helper()
 		timeout := time.After(wait)
@@ -418,7 +479,7 @@ func TestPlainPathForwardsSignals(t *testing.T) {
 	}
 	defer pr.Close()
 	sigs := make(chan os.Signal, 1)
-	cmd := exec.Command("sh", "-c", "echo ready; sleep 1000")
+	cmd := sleeper()
 	type result struct {
 		code int
 		err  error
@@ -429,8 +490,8 @@ func TestPlainPathForwardsSignals(t *testing.T) {
 		pw.Close()
 		done <- result{code, err}
 	}()
-	line := make([]byte, 6)
-	if _, err := io.ReadFull(pr, line); err != nil || string(line) != "ready\n" {
+	line := make([]byte, 5)
+	if _, err := io.ReadFull(pr, line); err != nil || string(line) != "ready" {
 		t.Fatalf("read %q, %v", line, err)
 	}
 	sigs <- syscall.SIGINT
@@ -440,7 +501,8 @@ func TestPlainPathForwardsSignals(t *testing.T) {
 			t.Errorf("Run = %d, %v; want 130", r.code, r.err)
 		}
 	case <-time.After(wait):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		sigs <- syscall.SIGKILL
+		<-done
 		t.Fatal("SIGINT did not reach the child")
 	}
 }

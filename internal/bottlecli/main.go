@@ -34,6 +34,8 @@ var commands = []command{
 	{"up", "create and start a machine, print its name, leave it running", runUp},
 	{"down", "stop and delete a machine", runDown},
 	{"version", "print the version", runVersion},
+	{"run", "launch a bottle, run the agent in it, tear it down", runRun},
+	{"pty-resize", "run a smolvm exec -it command on a PTY that follows this window", runPtyResize},
 }
 
 // cli is what a command may touch: its streams and its context.

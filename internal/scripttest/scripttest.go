@@ -5,6 +5,7 @@ package scripttest
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,6 +22,8 @@ func Setup(env *testscript.Env) error {
 	// testscript does not inherit the host environment, so no XDG_* or
 	// SMOLVM_* variable leaks in from the developer's shell.
 	env.Setenv("HOME", home)
+	// The repository's examples (the agent-stub image) for scripts to use.
+	env.Setenv("EXAMPLES", examplesDir())
 	// Whatever a script leaves running (it may fail midway), stop every fake
 	// machine whose data dir is under its work dir.
 	env.Defer(func() { fakesmolvm.StopAll(env.WorkDir) })
@@ -28,6 +31,21 @@ func Setup(env *testscript.Env) error {
 	// many of them.
 	env.Setenv("GORACE", "atexit_sleep_ms=0")
 	return nil
+}
+
+// examplesDir finds <module root>/examples from the test's directory.
+func examplesDir() string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "examples")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }
 
 // Commands returns the custom script commands.

@@ -1,0 +1,150 @@
+package bottlecli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/smolbottle/smolbottle/bottle"
+	"github.com/smolbottle/smolbottle/bottle/ptybridge"
+)
+
+const runUsage = `Usage: bottle run [FLAGS] [-- AGENT_ARGS...]
+
+Launch a bottle (create and start a machine), copy the --prompt file into
+the agent user's home in the guest, run the agent there with AGENT_ARGS and
+the prompt (claude: --append-system-prompt-file PATH; codex: "Read PATH and
+follow the instructions in it."), then stop and delete the machine (unless
+--keep), also after Ctrl-C or a failure. bottle exits with the agent's exit
+code.
+
+When stdin is a terminal the agent gets a guest terminal that follows this
+window's size (see 'bottle pty-resize -h'; BOTTLE_RESIZE=exec for a smolvm
+that does not forward resizes); otherwise it runs with plain pipes.
+`
+
+func runRun(c *cli, args []string) error {
+	fs := newFlags("run", runUsage)
+	var spec bottle.Spec
+	var env envList
+	var secrets stringList
+	var promptFile string
+	var keep bool
+	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits)")
+	fs.StringVar(&spec.Image, "image", "", "`IMAGE` the machine runs (default: a bare machine)")
+	fs.StringVar(&spec.Agent.Command, "agent", bottle.DefaultAgentCommand, "agent `CMD` in the guest; its name picks the prompt mode (codex or claude)")
+	fs.StringVar(&promptFile, "prompt", "", "host `FILE` given to the agent as its prompt")
+	fs.Var(&env, "env", "guest env `K=V` passed to every exec, in order (repeatable)")
+	fs.Var(&secrets, "secret-env", "pass `KEY` from bottle's environment; the value never appears in argv (repeatable)")
+	fs.StringVar(&spec.Agent.User, "user", bottle.DefaultUser, "guest `USER` that runs the agent")
+	fs.BoolVar(&keep, "keep", false, "leave the machine running afterwards (remove it with 'bottle down NAME')")
+	if err := c.parse(fs, args); err != nil {
+		return err
+	}
+	agentArgs := fs.Args()
+	if len(agentArgs) > 0 && agentArgs[0] != "--" && !dashDashBefore(args, len(agentArgs)) {
+		return usageErrorf("run: unexpected argument %q: agent arguments go after --", agentArgs[0])
+	}
+	spec.Env = env
+	if err := bottle.ValidateUser(spec.Agent.User); err != nil {
+		return err
+	}
+	for _, k := range secrets {
+		if err := bottle.ValidateEnvKey(k); err != nil {
+			return fmt.Errorf("--secret-env: %w", err)
+		}
+		v, ok := c.lookupEnv(k)
+		if !ok {
+			return usageErrorf("--secret-env %s: %s is not set in bottle's environment", k, k)
+		}
+		if spec.Secrets == nil {
+			spec.Secrets = map[string]string{}
+		}
+		spec.Secrets[k] = v
+	}
+	if promptFile != "" {
+		if fi, err := os.Stat(promptFile); err != nil {
+			return fmt.Errorf("--prompt: %w", err)
+		} else if !fi.Mode().IsRegular() {
+			return fmt.Errorf("--prompt: %s is not a regular file", promptFile)
+		}
+	}
+
+	if promptFile != "" {
+		// The guest path is decided before launch: the agent's argv carries it.
+		spec.Agent.PromptPath = bottle.HomeFor(spec.Agent.User) + "/bottle-prompt" + promptExt(promptFile)
+	}
+
+	m, err := bottle.Launch(c.ctx, spec)
+	if err != nil {
+		return err
+	}
+	code, err := c.runAgent(m, spec.Agent, promptFile, agentArgs)
+	if keep {
+		fmt.Fprintf(c.stderr, "bottle: kept machine %s; remove it with 'bottle down %s'\n", m.Name(), m.Name())
+	} else if cerr := m.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("tear down %s: %w", m.Name(), cerr))
+	}
+	if err != nil {
+		return err
+	}
+	return exitCode(code)
+}
+
+// dashDashBefore reports whether args had a "--" right before its last n
+// words (flag.Parse drops the "--" that ends the flags).
+func dashDashBefore(args []string, n int) bool {
+	i := len(args) - n - 1
+	return i >= 0 && args[i] == "--"
+}
+
+// runAgent puts the prompt in place and runs the agent in m.
+func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string) (int, error) {
+	ctx := c.ctx
+	if err := ctx.Err(); err != nil {
+		return -1, fmt.Errorf("interrupted before the agent started: %w", context.Cause(ctx))
+	}
+	if promptFile != "" {
+		if err := copyPrompt(ctx, m, agent.User, promptFile, agent.PromptPath); err != nil {
+			return -1, err
+		}
+	}
+	stdin, _ := c.stdin.(*os.File)
+	tty := ptybridge.IsTerminal(stdin)
+	inv, err := m.AgentInvocation(ctx, args, tty)
+	if err != nil {
+		return -1, err
+	}
+	return c.bridge(m.Name(), inv.Argv, inv.Env...)
+}
+
+// copyPrompt copies the host prompt file to guest, in the agent user's
+// home, owned by that user and readable by nobody else.
+func copyPrompt(ctx context.Context, m *bottle.Machine, user, host, guest string) error {
+	if err := m.CopyIn(ctx, host, guest); err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	// smolvm cp writes files as root.
+	script := `chown "$1:$(id -g "$1")" "$2" && chmod 0600 "$2"`
+	res, err := m.Exec(ctx, "set -- "+bottle.ShellQuote([]string{user, guest})+"; "+script, "root")
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		return fmt.Errorf("prompt: give %s to %s: %w", guest, user, err)
+	}
+	return nil
+}
+
+// promptExt keeps a short, plain extension (".md") so agents that look at
+// it see the same kind of file.
+func promptExt(host string) string {
+	ext := filepath.Ext(host)
+	if len(ext) > 1 && len(ext) <= 8 && strings.Trim(ext[1:], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == "" {
+		return ext
+	}
+	return ""
+}
