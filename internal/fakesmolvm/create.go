@@ -65,6 +65,9 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 	if p.has("from") {
 		return nil, errorf("config operation failed: create machine: --from (.smolmachine files) is not supported by fake-smolvm")
 	}
+	if p.has("smolfile") {
+		return nil, errorf("config operation failed: create machine: --smolfile is not supported by fake-smolvm")
+	}
 	// 2. Labels.
 	for _, l := range p.all("label") {
 		k, v, ok := strings.Cut(l, "=")

@@ -36,9 +36,15 @@ func (c *cli) requireRunning(name string, named bool) (string, error) {
 	return c.paths.machineDir(name), nil
 }
 
-// execRequest builds the guest request from exec-style flags.
-func (c *cli) execRequest(p *parsed, argv []string) guest.ExecRequest {
-	req := guest.ExecRequest{Argv: argv, Env: resolveEnv(p.all("env"), c.lookupEnv)}
+// execRequest builds the guest request from exec-style flags. The guest env
+// is --secret-env/--secret-file (resolved here, on the host) and then -e,
+// later entries winning by key in the guest.
+func (c *cli) execRequest(p *parsed, argv []string) (guest.ExecRequest, error) {
+	secrets, err := c.resolveSecrets(p)
+	if err != nil {
+		return guest.ExecRequest{}, err
+	}
+	req := guest.ExecRequest{Argv: argv, Env: append(secrets, resolveEnv(p.all("env"), c.lookupEnv)...)}
 	req.Workdir, _ = p.get("workdir")
 	if s, ok := p.get("timeout"); ok {
 		req.Timeout, _ = parseTimeout(s)
@@ -59,7 +65,36 @@ func (c *cli) execRequest(p *parsed, argv []string) guest.ExecRequest {
 		req.KillMachine = f.KillMachine
 		req.NoResizeForwarding = f.NoResizeForwarding
 	}
-	return req
+	return req, nil
+}
+
+// resolveSecrets reads exec's --secret-env GUEST=HOSTVAR and
+// --secret-file GUEST=/abs/path on the host.
+func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
+	var out []string
+	for _, s := range p.all("secret-env") {
+		k, hv, ok := strings.Cut(s, "=")
+		if !ok || k == "" || hv == "" {
+			return nil, errorf("config operation failed: --secret-env: expected GUEST=HOSTVAR, got '%s'", s)
+		}
+		v, set := c.lookupEnv(hv)
+		if !set {
+			return nil, errorf("config operation failed: --secret-env: host environment variable '%s' is not set", hv)
+		}
+		out = append(out, k+"="+v)
+	}
+	for _, s := range p.all("secret-file") {
+		k, path, ok := strings.Cut(s, "=")
+		if !ok || k == "" || !strings.HasPrefix(path, "/") {
+			return nil, errorf("config operation failed: --secret-file: expected GUEST=/abs/path, got '%s'", s)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, errorf("config operation failed: --secret-file: %v", err)
+		}
+		out = append(out, k+"="+strings.TrimRight(string(b), "\n"))
+	}
+	return out, nil
 }
 
 // exec implements `machine exec` (§11).
@@ -72,7 +107,11 @@ func (c *cli) exec(p *parsed) error {
 	if err != nil {
 		return err
 	}
-	return c.runGuest(dir, c.execRequest(p, p.args))
+	req, err := c.execRequest(p, p.args)
+	if err != nil {
+		return err
+	}
+	return c.runGuest(dir, req)
 }
 
 // shell implements `machine shell` (§12): exec -it -- /bin/sh.
@@ -85,7 +124,10 @@ func (c *cli) shell(p *parsed) error {
 	if err != nil {
 		return err
 	}
-	req := c.execRequest(p, []string{"/bin/sh"})
+	req, err := c.execRequest(p, []string{"/bin/sh"})
+	if err != nil {
+		return err
+	}
 	req.Mode = guest.TTY
 	return c.runGuest(dir, req)
 }

@@ -103,7 +103,6 @@ func (r *rule) matches(command, machine, argv string) bool {
 // actions that happen before the command; exec picks up the rest from
 // c.fault.
 func (c *cli) applyFaults() error {
-	c.sweepEphemeral()
 	path := c.getenv("FAKE_SMOLVM_SCENARIO")
 	if path == "" {
 		return nil

@@ -35,7 +35,12 @@ func (c *cli) setState(name, state string, pid int) error {
 
 // guestConfig is what the agent needs to run the machine's guest.
 func (c *cli) guestConfig(r *record) guest.Config {
+	var mounts []guest.Mount
+	for _, m := range r.Mounts {
+		mounts = append(mounts, guest.Mount{Host: m.Host, Guest: m.Guest, ReadOnly: m.ReadOnly})
+	}
 	return guest.Config{
+		Mounts:   mounts,
 		Name:     r.Name,
 		DataDir:  c.paths.machineDir(r.Name),
 		ImageDir: r.ImageDir,
@@ -107,6 +112,10 @@ func (c *cli) boot(r *record) (int, error) {
 			return 0, errorf("agent operation failed: start: image '%s' is no longer in the fake-smolvm image store", r.Image)
 		}
 		cfg.ImageDir = dir
+		if !r.Pulled {
+			// smolvm pulls on the first start; the fake's image is local.
+			c.errf("Pulling %s...", r.Image)
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return 0, errorf("io operation failed: %v", err)
@@ -122,7 +131,13 @@ func (c *cli) boot(r *record) (int, error) {
 		}
 		return 0, errorf("agent operation failed: start: %v", err)
 	}
-	if err := c.setState(r.Name, "running", pid); err != nil {
+	if err := c.store.update(func(d *db) error {
+		if x := d.Machines[r.Name]; x != nil {
+			x.State, x.PID = "running", pid
+			x.Pulled = x.Pulled || x.Image != ""
+		}
+		return nil
+	}); err != nil {
 		_ = guest.Stop(cfg.DataDir)
 		return 0, err
 	}
@@ -190,7 +205,7 @@ func (c *cli) runInit(r *record, dataDir string) error {
 			case out != "":
 				msg += ": " + out
 			}
-			return &runtimeError{strings.ReplaceAll(msg, "\n", " ")}
+			return &runtimeError{msg}
 		}
 	}
 	return c.store.update(func(d *db) error {

@@ -1,8 +1,3 @@
-// Package fakesmolvm is a drop-in emulator of the smolvm CLI. It parses
-// argv the way smolvm does (smolvm-cli.md), keeps machine state where smolvm
-// keeps its own, records every invocation, injects scripted faults, and runs
-// exec and cp inside isolated guests (package guest). It never imports
-// package bottle: tests compare two independent readings of the spec.
 package fakesmolvm
 
 import (
@@ -106,7 +101,7 @@ func (c *cli) exit(err error) int {
 		io.WriteString(c.stderr, ce.block())
 		return 2
 	default:
-		fmt.Fprintf(c.stderr, "Error: %s\n", firstLine(err.Error()))
+		fmt.Fprintf(c.stderr, "Error: %s\n", err.Error())
 		return 1
 	}
 }
@@ -193,6 +188,7 @@ func (c *cli) machineCmd(args []string) error {
 		return nil
 	}
 	c.machine = c.targetMachine(canon, p)
+	c.sweepEphemeral()
 	if err := c.applyFaults(); err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 	unexpected := func(w string) error {
 		return &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", w), usage: spec.usage}
 	}
-	set := func(f *flagSpec, val string, at int) error {
+	set := func(f *flagSpec, val string) error {
 		if prev, ok := p.vals[f.long]; ok && !f.repeat && len(prev) > 0 {
 			return &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used multiple times", f.display()), usage: spec.usage}
 		}
@@ -162,7 +162,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 				if hasEq {
 					return nil, &clapError{msg: fmt.Sprintf("unexpected value '%s' for '%s' found; no more were expected", val, f.display()), usage: spec.usage}
 				}
-				if err := set(f, "", i); err != nil {
+				if err := set(f, ""); err != nil {
 					return nil, err
 				}
 				continue
@@ -174,12 +174,11 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 				i++
 				val = argv[i]
 			}
-			if err := set(f, val, i); err != nil {
+			if err := set(f, val); err != nil {
 				return nil, err
 			}
 			continue
 		case looksLikeFlag(a):
-			at := i
 			for j := 1; j < len(a); j++ {
 				c := a[j]
 				if c == 'h' && spec.short('h') == nil {
@@ -191,7 +190,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 					return nil, unexpected("-" + string(rune(c)))
 				}
 				if f.value == "" {
-					if err := set(f, "", at); err != nil {
+					if err := set(f, ""); err != nil {
 						return nil, err
 					}
 					continue
@@ -206,7 +205,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 					i++
 					val = argv[i]
 				}
-				if err := set(f, val, at); err != nil {
+				if err := set(f, val); err != nil {
 					return nil, err
 				}
 				break

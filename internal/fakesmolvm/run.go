@@ -59,7 +59,10 @@ func (c *cli) runEphemeral(p *parsed) error {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
-	req := c.execRequest(p, argv)
+	req, err := c.execRequest(p, argv)
+	if err != nil {
+		return err
+	}
 	if req.Mode == guest.Detach || req.Mode == guest.Stream {
 		req.Mode = guest.Buffered
 	}

@@ -29,7 +29,7 @@ func createFlags() []flagSpec {
 		{long: "init", value: "COMMAND", repeat: true, help: "Command run with sh -c on the first start"},
 		{long: "label", value: "KEY=VALUE", repeat: true, help: "Label"},
 		{long: "net", help: "Enable networking"},
-		{long: "smolfile", short: 's', value: "PATH", help: "Smolfile (accepted, ignored by fake-smolvm)"},
+		{long: "smolfile", short: 's', value: "PATH", help: "Smolfile (not supported by fake-smolvm)"},
 		{long: "from", value: "PATH", help: ".smolmachine file (not supported by fake-smolvm)"},
 		// Accepted and ignored (out of scope for the fake, §5).
 		{long: "net-backend", value: "BACKEND"},

@@ -42,6 +42,7 @@ type record struct {
 	Workdir   string            `json:"workdir,omitempty"`
 	Init      []string          `json:"init,omitempty"`
 	InitDone  bool              `json:"init_done,omitempty"`
+	Pulled    bool              `json:"pulled,omitempty"` // the image was laid down by a first start
 	Labels    map[string]string `json:"labels,omitempty"`
 	PID       int               `json:"pid,omitempty"`
 	Network   bool              `json:"network,omitempty"`

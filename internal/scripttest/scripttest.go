@@ -13,6 +13,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
 // Setup gives each script its own world: HOME under $WORK, so fake-smolvm's
@@ -27,6 +28,8 @@ func Setup(env *testscript.Env) error {
 	// Whatever a script leaves running (it may fail midway), stop every fake
 	// machine whose data dir is under its work dir.
 	env.Defer(func() { fakesmolvm.StopAll(env.WorkDir) })
+	// And if the test binary itself dies, its machines follow it.
+	env.Setenv(guest.OwnerPIDEnv, strconv.Itoa(os.Getpid()))
 	// Programs built with -race sleep 1s at exit by default; scripts run
 	// many of them.
 	env.Setenv("GORACE", "atexit_sleep_ms=0")

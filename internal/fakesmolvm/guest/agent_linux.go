@@ -64,13 +64,24 @@ func agentMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: __agent DATADIR")
 		return 2
 	}
-	// fd 3 is the readiness pipe from Start.
+	// fd 3 is the readiness pipe from Start, fd 4 maybe the owner's pidfd.
+	// Neither may reach a guest process, and nor may anything the CLI
+	// inherited from whoever ran it (a pipe of the host's shell...).
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	ready := os.NewFile(3, "ready")
+	if os.Getenv(ownerFDEnv) == "4" {
+		go watchOwner(4)
+	}
 	a, err := setupAgent(args[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
 		if ready != nil {
-			fmt.Fprintf(ready, "error: %v\n", err)
+			var ve volumeError
+			if errors.As(err, &ve) {
+				fmt.Fprintf(ready, "fail: %v\n", err)
+			} else {
+				fmt.Fprintf(ready, "error: %v\n", err)
+			}
 		}
 		return 1
 	}
@@ -164,6 +175,12 @@ func setupAgent(dataDir string) (*agent, error) {
 		return nil, err
 	}
 
+	// Volumes (-v) are cloned as detached mounts now and attached after
+	// pivot_root, so the guest paths they land on resolve inside the guest.
+	vols, err := openVolumes(a.cfg.Mounts)
+	if err != nil {
+		return nil, err
+	}
 	if err := pivot(root); err != nil {
 		return nil, err
 	}
@@ -171,6 +188,9 @@ func setupAgent(dataDir string) (*agent, error) {
 		if err := populate(a.cfg, a.image, hostFiles); err != nil {
 			return nil, fmt.Errorf("populate guest: %w", err)
 		}
+	}
+	if err := attachVolumes(vols); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(guestRunuser, []byte("#!/bin/sh\nexec "+guestExe+" __runuser \"$@\"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("install runuser: %w", err)
@@ -196,6 +216,24 @@ func (a *agent) serve() {
 			continue
 		}
 		go a.handle(c)
+	}
+}
+
+// ownerFDEnv tells the agent that fd 4 is its owner's pidfd.
+const ownerFDEnv = "FAKE_SMOLVM_OWNER_FD"
+
+// watchOwner ends the agent once the owner process (OwnerPIDEnv) is gone.
+func watchOwner(fd int) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if n == 1 || err != nil {
+			fmt.Fprintln(os.Stderr, "agent: owner process ended, shutting down")
+			os.Exit(0)
+		}
 	}
 }
 
@@ -278,6 +316,18 @@ func mountTree(root, usrLocal string, cfg Config, first bool) error {
 			return err
 		}
 		if err := bindReadOnly(host, dst); err != nil {
+			return err
+		}
+	}
+	// Debian's /usr/bin/awk and friends resolve through /etc/alternatives:
+	// the host's, read-only (hundreds of symlinks, too slow to copy).
+	if fi, err := os.Stat("/etc/alternatives"); err == nil && fi.IsDir() {
+		for _, d := range []string{"etc", "etc/alternatives"} {
+			if err := mountpoint(filepath.Join(root, d)); err != nil {
+				return err
+			}
+		}
+		if err := bindReadOnly("/etc/alternatives", filepath.Join(root, "etc/alternatives")); err != nil {
 			return err
 		}
 	}
@@ -532,6 +582,57 @@ func pivot(root string) error {
 	return unix.Chdir("/")
 }
 
+// volumeError is a -v mount that cannot be made: the machine's problem,
+// not the host's lack of isolation.
+type volumeError struct{ error }
+
+// volume is a -v mount, detached until attached in the guest.
+type volume struct {
+	m  Mount
+	fd int
+}
+
+func openVolumes(ms []Mount) ([]volume, error) {
+	var out []volume
+	for _, m := range ms {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Host, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			for _, v := range out {
+				unix.Close(v.fd)
+			}
+			return nil, volumeError{fmt.Errorf("%s: %w", m.Host, err)}
+		}
+		if m.ReadOnly {
+			attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+				unix.Close(fd)
+				return nil, fmt.Errorf("volume %s read-only: %w", m.Host, err)
+			}
+		}
+		out = append(out, volume{m, fd})
+	}
+	return out, nil
+}
+
+// attachVolumes runs inside the guest root: the mount points are created
+// there, through whatever symlinks the guest made, never on the host.
+func attachVolumes(vols []volume) error {
+	defer func() {
+		for _, v := range vols {
+			unix.Close(v.fd)
+		}
+	}()
+	for _, v := range vols {
+		if err := os.MkdirAll(v.m.Guest, 0o755); err != nil {
+			return volumeError{fmt.Errorf("mount point %s: %w", v.m.Guest, err)}
+		}
+		if err := unix.MoveMount(v.fd, "", unix.AT_FDCWD, v.m.Guest, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return volumeError{fmt.Errorf("%s at %s: %w", v.m.Host, v.m.Guest, err)}
+		}
+	}
+	return nil
+}
+
 // ---- first start ----
 
 type hostFile struct {
@@ -544,11 +645,11 @@ type hostFile struct {
 }
 
 // hostEtc lists what real programs need from the host /etc: the dynamic
-// linker's cache, name service config, alternatives (Debian's /usr/bin/awk
-// points there), TLS roots.
+// linker's cache, name service config, TLS roots. (/etc/alternatives is
+// bind-mounted instead.)
 var hostEtc = []string{
 	"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "host.conf",
-	"resolv.conf", "localtime", "alternatives", "protocols", "services",
+	"resolv.conf", "localtime", "protocols", "services",
 	"ssl/certs/ca-certificates.crt", "ssl/openssl.cnf", "shells", "mime.types",
 }
 

@@ -17,8 +17,9 @@ package guest
 // Users. As root, guest uids/gids 0-65535 are host 0-65535, so the guest's
 // runuser can switch to any user in the guest's /etc/passwd. As any other
 // user the caller is the guest's root and the only id: runuser to another
-// user fails with "runuser: cannot set user id: Invalid argument", and an
-// image whose user is not root cannot run commands. Doctor says which.
+// user fails with "runuser: cannot set groups: Operation not permitted", and
+// an image whose user is not root cannot run commands (spawn fails with
+// "Operation not permitted"). Doctor says which.
 //
 // The tree. DATADIR/rootfs is the guest's root (pivot_root, host root
 // detached): /etc, /root, /home, /workspace, /var, /opt are its own and
@@ -32,10 +33,16 @@ package guest
 // sysrq-trigger, irq, bus, fs read-only and kcore, keys... masked. The
 // first start (no DATADIR/guest.ready) writes the Alpine-like /etc
 // (os-release, passwd and group with root only, hostname, hosts), copies
-// from the host /etc what programs need (ld.so.cache, nsswitch.conf,
-// alternatives, CA roots...), then lays ImageDir/rootfs over the tree.
+// from the host /etc what programs need (ld.so.cache, nsswitch.conf, CA
+// roots...), then lays ImageDir/rootfs over the tree. The host's
+// /etc/alternatives (Debian's awk, pager... links) is bind-mounted
+// read-only on every start: copying its hundreds of links is slow.
 // All writes into the tree happen after pivot_root, so a symlink the guest
-// left cannot redirect them to a host file.
+// left cannot redirect them to a host file. Volumes (Config.Mounts, from
+// create -v) are cloned with open_tree before pivot_root and attached with
+// move_mount after it, read-only ones with mount_setattr; a volume whose
+// mount point cannot be made in the guest fails Start with "mount
+// operation failed: mount volume: ...".
 //
 // Confinement. Guest processes get a reduced capability bounding set (no
 // SYS_ADMIN, MKNOD, SYS_PTRACE, SYS_MODULE, ...), so guest root cannot

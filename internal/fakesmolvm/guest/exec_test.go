@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -233,4 +235,47 @@ func exited(pid int) bool {
 	s := string(raw)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+func TestAgentExitsWithOwner(t *testing.T) {
+	owner := exec.Command("sleep", "1000")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Process.Kill(); owner.Wait() })
+	t.Setenv(OwnerPIDEnv, strconv.Itoa(owner.Process.Pid))
+	d := startMachine(t, Config{})
+	pid, ok := Alive(d)
+	if !ok {
+		t.Fatal("not alive")
+	}
+	if r := run(t, d, ExecRequest{Argv: []string{"ls", "/proc/self/fd"}}, nil); r.stdout != "0\n1\n2\n3\n" {
+		t.Errorf("guest process has descriptors besides stdio and ls's own: %q", r.stdout)
+	}
+	owner.Process.Kill()
+	owner.Wait()
+	waitFor(t, "agent to follow its owner", func() bool { return exited(pid) })
+}
+
+// TestGuestDescriptors: guest processes get stdio and nothing else, not
+// even what the CLI inherited (a leaked host pipe would be a way out).
+func TestGuestDescriptors(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// Make the write end inheritable at a high number, as a shell may.
+	if err := syscall.Dup3(int(w.Fd()), 200, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(200)
+	d := startMachine(t, Config{})
+	for _, m := range []Mode{Buffered, Interactive, Stream, TTY} {
+		res := run(t, d, ExecRequest{Argv: []string{"ls", "-1", "/proc/self/fd"}, Mode: m}, pipeWith(t, nil))
+		if got := strings.ReplaceAll(res.stdout, "\r", ""); got != "0\n1\n2\n3\n" {
+			t.Errorf("mode %d: guest descriptors %q, want only stdio and ls's own", m, got)
+		}
+	}
 }

@@ -31,7 +31,24 @@ type Config struct {
 	Workdir  string   // record workdir from create -w ("" = image's, else /)
 	Network  bool     // --net: share the host network; otherwise a private net namespace with lo only
 	Init     []string // init commands, run with sh -c on the first start only (the CLI tracks "first")
+	// Mounts are create's -v volumes (smolvm-cli.md §16: HOST appears at
+	// GUEST), validated by the CLI: Host is an existing absolute directory,
+	// canonicalised; Guest is absolute; no two share a Guest.
+	Mounts []Mount
 }
+
+// Mount is one -v HOST:GUEST[:ro|:rw].
+type Mount struct {
+	Host     string
+	Guest    string
+	ReadOnly bool
+}
+
+// OwnerPIDEnv names an environment variable holding a host PID: agents
+// started while it is set end, with their guests, when that process ends.
+// Test harnesses set it to their own PID, so a test binary that dies
+// (panic, timeout, kill) takes its machines with it.
+const OwnerPIDEnv = "FAKE_SMOLVM_OWNER_PID"
 
 // ErrNotRunning is returned (wrapped) by client calls when no agent answers
 // on the machine's socket.

@@ -4,6 +4,7 @@ package guest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -164,5 +165,42 @@ func TestGuestCapabilities(t *testing.T) {
 		if _, err := fmt.Sscanf(r.stdout, "CapBnd:\t%x", &got); err != nil || got != want {
 			t.Fatalf("exec %d: %q, want CapBnd %016x", i, r.stdout, want)
 		}
+	}
+}
+
+// TestVolumes: -v directories appear at their guest paths, read-only ones
+// stay read-only, and a guest symlink on the way cannot move a mount
+// point onto the host.
+func TestVolumes(t *testing.T) {
+	rw, ro := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(ro, "in"), "from host\n")
+	d := startMachine(t, Config{Mounts: []Mount{{Host: rw, Guest: "/data"}, {Host: ro, Guest: "/ro", ReadOnly: true}}})
+	r := sh(t, d, "echo hi > /data/out; cat /ro/in; echo x > /ro/new 2>/dev/null || echo ro-refused; mount -o remount,rw /ro 2>/dev/null || echo remount-refused")
+	if r.stdout != "from host\nro-refused\nremount-refused\n" {
+		t.Errorf("volumes: %+v", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rw, "out")); string(b) != "hi\n" {
+		t.Errorf("rw volume write did not reach the host: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+		t.Error("wrote through a read-only volume")
+	}
+
+	// The guest points /link at a host path; a volume at /link/sub must not
+	// create anything there.
+	escape := t.TempDir()
+	if r := sh(t, d, "ln -s "+escape+" /link"); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	Stop(d)
+	_, err := Start(Config{Name: "testvm", DataDir: d, Mounts: []Mount{{Host: rw, Guest: "/link/sub"}}})
+	if err == nil || errors.Is(err, ErrUnsupported) || !strings.HasPrefix(err.Error(), "mount operation failed: mount volume: mount point /link/sub: ") {
+		t.Errorf("volume under a dangling guest symlink: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(escape, "sub")); err == nil {
+		t.Error("a volume mount point was created on the host through a guest symlink")
+	}
+	if _, ok := Alive(d); ok {
+		t.Error("agent runs after a failed start")
 	}
 }
