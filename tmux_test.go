@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,4 +141,10 @@ func tmuxRun(t *testing.T, scenario, mode string) {
 	if err != nil || !strings.Contains(string(out), "No machines found") {
 		t.Errorf("machines left after Ctrl-C (%v):\n%s", err, out)
 	}
+}
+
+// ptySysProcAttr makes a child the session leader with its stdin as the
+// controlling terminal, as a terminal emulator does.
+func ptySysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 }

@@ -83,3 +83,18 @@ func TestRunAgentTerminal(t *testing.T) {
 		t.Errorf("terminal got argv %q, want %q", seen, want)
 	}
 }
+
+func TestOpenUsesSMOLVM(t *testing.T) {
+	s := running(t, stubConfig{})
+	t.Setenv("SMOLVM", s.prog)
+	m, err := Open(Target{Name: "b1"}, Agent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Exec(context.Background(), "true", "root"); err != nil {
+		t.Fatalf("Exec through $SMOLVM: %v", err)
+	}
+	if got := s.verbs(); !slices.Equal(got, []string{"probe", "exec"}) {
+		t.Errorf("the stub named by $SMOLVM saw %v", got)
+	}
+}

@@ -58,9 +58,11 @@ type Machine struct {
 var _ Bottle = (*Machine)(nil)
 
 // Open returns a handle on an existing machine without creating or starting
-// anything; its Close does nothing. When t.DefaultUser is empty, the first
+// anything; its Close does nothing. An empty t.Program is resolved with
+// Program (so $SMOLVM applies). When t.DefaultUser is empty, the first
 // RunAgent or Exec asks the guest (see ProbeArgv).
 func Open(t Target, a Agent) (*Machine, error) {
+	t.Program = Program(t.Program)
 	if err := t.validate(); err != nil {
 		return nil, err
 	}

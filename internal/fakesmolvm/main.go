@@ -1,8 +1,3 @@
-// Package fakesmolvm is a drop-in emulator of the smolvm CLI. It parses
-// argv the way smolvm does (smolvm-cli.md), keeps machine state where smolvm
-// keeps its own, records every invocation, injects scripted faults, and runs
-// exec and cp inside isolated guests (package guest). It never imports
-// package bottle: tests compare two independent readings of the spec.
 package fakesmolvm
 
 import (
@@ -156,7 +151,7 @@ func (c *cli) run() error {
 			name, _, _ := strings.Cut(a, "=")
 			return &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", name), usage: usageTop}
 		}
-		return &clapError{msg: fmt.Sprintf("unrecognized subcommand '%s'", a), usage: usageTop}
+		return unknownSubcommand(a, usageTop, topNames)
 	}
 }
 
@@ -176,7 +171,7 @@ func (c *cli) machineCmd(args []string) error {
 	}
 	canon, ok := machineCommands[a]
 	if !ok {
-		return &clapError{msg: fmt.Sprintf("unrecognized subcommand '%s'", a), usage: usageMach}
+		return unknownSubcommand(a, usageMach, machineNames())
 	}
 	if canon == "" {
 		c.command = a

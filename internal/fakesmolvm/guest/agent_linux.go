@@ -76,7 +76,12 @@ func agentMain(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
 		if ready != nil {
-			fmt.Fprintf(ready, "error: %v\n", err)
+			var ve volumeError
+			if errors.As(err, &ve) {
+				fmt.Fprintf(ready, "fail: %v\n", err)
+			} else {
+				fmt.Fprintf(ready, "error: %v\n", err)
+			}
 		}
 		return 1
 	}
@@ -170,6 +175,12 @@ func setupAgent(dataDir string) (*agent, error) {
 		return nil, err
 	}
 
+	// Volumes (-v) are cloned as detached mounts now and attached after
+	// pivot_root, so the guest paths they land on resolve inside the guest.
+	vols, err := openVolumes(a.cfg.Mounts)
+	if err != nil {
+		return nil, err
+	}
 	if err := pivot(root); err != nil {
 		return nil, err
 	}
@@ -177,6 +188,9 @@ func setupAgent(dataDir string) (*agent, error) {
 		if err := populate(a.cfg, a.image, hostFiles); err != nil {
 			return nil, fmt.Errorf("populate guest: %w", err)
 		}
+	}
+	if err := attachVolumes(vols); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(guestRunuser, []byte("#!/bin/sh\nexec "+guestExe+" __runuser \"$@\"\n"), 0o755); err != nil {
 		return nil, fmt.Errorf("install runuser: %w", err)
@@ -431,7 +445,9 @@ func mountDev(dev string, cfg Config, first bool) error {
 		if err := os.WriteFile(dst, nil, 0o666); err != nil {
 			return err
 		}
-		if err := unix.Mount("/dev/"+n, dst, "", unix.MS_BIND, ""); err != nil {
+		// Read-only: the node stays usable, but the guest's root (a host
+		// uid) cannot chmod, chown or touch the host's device inode.
+		if err := bindReadOnly("/dev/"+n, dst); err != nil {
 			return fmt.Errorf("bind /dev/%s: %w", n, err)
 		}
 	}
@@ -458,13 +474,8 @@ func mountDev(dev string, cfg Config, first bool) error {
 	if err := os.WriteFile(exe, nil, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount("/proc/self/exe", exe, "", unix.MS_BIND, ""); err != nil {
+	if err := bindReadOnly("/proc/self/exe", exe); err != nil {
 		return fmt.Errorf("bind fake binary: %w", err)
-	}
-	if err := unix.Mount("", exe, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID, ""); err != nil {
-		// Locked flags differ on some hosts; a writable bind of a file we
-		// own is still harmless because the guest cannot remount.
-		fmt.Fprintf(os.Stderr, "agent: fake binary stays writable: %v\n", err)
 	}
 	if first && cfg.ImageDir != "" {
 		src := filepath.Join(cfg.ImageDir, "rootfs")
@@ -566,6 +577,57 @@ func pivot(root string) error {
 		return fmt.Errorf("detach host root: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// volumeError is a -v mount that cannot be made: the machine's problem,
+// not the host's lack of isolation.
+type volumeError struct{ error }
+
+// volume is a -v mount, detached until attached in the guest.
+type volume struct {
+	m  Mount
+	fd int
+}
+
+func openVolumes(ms []Mount) ([]volume, error) {
+	var out []volume
+	for _, m := range ms {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Host, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			for _, v := range out {
+				unix.Close(v.fd)
+			}
+			return nil, volumeError{fmt.Errorf("%s: %w", m.Host, err)}
+		}
+		if m.ReadOnly {
+			attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+				unix.Close(fd)
+				return nil, fmt.Errorf("volume %s read-only: %w", m.Host, err)
+			}
+		}
+		out = append(out, volume{m, fd})
+	}
+	return out, nil
+}
+
+// attachVolumes runs inside the guest root: the mount points are created
+// there, through whatever symlinks the guest made, never on the host.
+func attachVolumes(vols []volume) error {
+	defer func() {
+		for _, v := range vols {
+			unix.Close(v.fd)
+		}
+	}()
+	for _, v := range vols {
+		if err := os.MkdirAll(v.m.Guest, 0o755); err != nil {
+			return volumeError{fmt.Errorf("mount point %s: %w", v.m.Guest, err)}
+		}
+		if err := unix.MoveMount(v.fd, "", unix.AT_FDCWD, v.m.Guest, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return volumeError{fmt.Errorf("%s at %s: %w", v.m.Host, v.m.Guest, err)}
+		}
+	}
+	return nil
 }
 
 // ---- first start ----

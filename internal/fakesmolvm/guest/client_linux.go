@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,6 +156,10 @@ func startAgent(cfg Config) (int, error) {
 	case status = <-line:
 	case <-time.After(startTimeout):
 		status = "error: agent did not become ready"
+	}
+	if msg, ok := strings.CutPrefix(status, "fail: "); ok {
+		cmd.Process.Kill()
+		return 0, fmt.Errorf("mount operation failed: mount volume: %s", msg)
 	}
 	if !strings.HasPrefix(status, "ok ") {
 		cmd.Process.Kill()
@@ -363,9 +368,8 @@ func execClient(dataDir string, req ExecRequest, stdio Stdio) (int, error) {
 
 	stdinTTY := stdio.Stdin != nil && term.IsTerminal(int(stdio.Stdin.Fd()))
 	if req.Mode == TTY && stdinTTY {
-		old, err := term.MakeRaw(int(stdio.Stdin.Fd()))
-		if err == nil {
-			defer term.Restore(int(stdio.Stdin.Fd()), old)
+		if restore := rawMode(stdio.Stdin); restore != nil {
+			defer restore()
 		}
 	}
 
@@ -452,4 +456,35 @@ func forwardResizes(fw *frameWriter, f *os.File, done <-chan struct{}) {
 			}
 		}
 	}()
+}
+
+// rawMode puts the terminal f in raw mode and returns the function that
+// restores it, once. A terminating signal restores it too, then ends the
+// process by that signal (the agent kills the guest command when the
+// connection drops).
+func rawMode(f *os.File) func() {
+	fd := int(f.Fd())
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil
+	}
+	var once sync.Once
+	restore := func() { once.Do(func() { term.Restore(fd, old) }) }
+	sigc := make(chan os.Signal, 1)
+	stop := make(chan struct{})
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT)
+	go func() {
+		select {
+		case sig := <-sigc:
+			restore()
+			signal.Reset(sig)
+			syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		case <-stop:
+		}
+	}()
+	return func() {
+		signal.Stop(sigc)
+		close(stop)
+		restore()
+	}
 }

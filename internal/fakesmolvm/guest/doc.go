@@ -38,7 +38,11 @@ package guest
 // /etc/alternatives (Debian's awk, pager... links) is bind-mounted
 // read-only on every start: copying its hundreds of links is slow.
 // All writes into the tree happen after pivot_root, so a symlink the guest
-// left cannot redirect them to a host file.
+// left cannot redirect them to a host file. Volumes (Config.Mounts, from
+// create -v) are cloned with open_tree before pivot_root and attached with
+// move_mount after it, read-only ones with mount_setattr; a volume whose
+// mount point cannot be made in the guest fails Start with "mount
+// operation failed: mount volume: ...".
 //
 // Confinement. Guest processes get a reduced capability bounding set (no
 // SYS_ADMIN, MKNOD, SYS_PTRACE, SYS_MODULE, ...), so guest root cannot

@@ -6,7 +6,9 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while Exec writes to it.
@@ -230,4 +233,51 @@ func countProcs(t *testing.T, d, comm string) int {
 		t.Fatalf("counting processes: %+v", r)
 	}
 	return n
+}
+
+// TestTTYRestoresTerminal: the client's raw mode is undone on a normal
+// exit and when a signal ends it, and the guest command dies with it.
+func TestTTYRestoresTerminal(t *testing.T) {
+	d := startMachine(t, Config{})
+	exe, _ := os.Executable()
+	for _, how := range []string{"exit", "SIGTERM", "SIGHUP"} {
+		t.Run(how, func(t *testing.T) {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			go io.Copy(io.Discard, ptmx)
+			script := "sleep 1000"
+			if how == "exit" {
+				script = "sleep 0.5"
+			}
+			cmd := exec.Command(exe, "__exec_tty", d, "sh", "-c", script)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			raw := func() bool {
+				tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+				return err == nil && tio.Lflag&unix.ICANON == 0
+			}
+			waitFor(t, "raw mode", raw)
+			if how != "exit" {
+				waitFor(t, "guest sleep", func() bool { return countProcs(t, d, "sleep") == 1 })
+				sig := map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "SIGHUP": syscall.SIGHUP}[how]
+				cmd.Process.Signal(sig)
+			}
+			cmd.Wait()
+			if raw() {
+				t.Fatal("terminal left in raw mode")
+			}
+			tio, _ := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+			if tio.Lflag&unix.ECHO == 0 {
+				t.Error("echo not restored")
+			}
+			waitFor(t, "guest command to end", func() bool { return countProcs(t, d, "sleep") == 0 })
+		})
+	}
 }

@@ -4,6 +4,7 @@ package guest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,6 +77,14 @@ func TestIsolation(t *testing.T) {
 				{"proc fd of agent", "ls /proc/1/fd/ && for f in /proc/1/fd/*; do cat $f/../../" + secret + "; cat $f/" + secret + "; done"},
 				{"proc cwd", "cat /proc/1/cwd" + secret},
 				{"write fake binary", "echo x >> /dev/.smolvm/smolvm"},
+				// No-op changes (same mode, owner, time): if one succeeded,
+				// the guest could change the host inode, and the test
+				// fails without breaking the host.
+				{"chmod fake binary", "chmod $(stat -c %a /dev/.smolvm/smolvm) /dev/.smolvm/smolvm"},
+				{"chmod host device", "chmod 666 /dev/null"},
+				{"chown host device", "chown 0:0 /dev/zero"},
+				{"touch host device", "touch -c -r /dev/full /dev/full"},
+				{"chmod alternatives", "chmod $(stat -c %a /etc/alternatives) /etc/alternatives"},
 				{"sysrq", "echo h > /proc/sysrq-trigger"},
 				{"unshare mount escape", "unshare -rm sh -c 'mount -o remount,rw /usr && echo x > /usr/" + marker + "'"},
 			}
@@ -164,5 +173,42 @@ func TestGuestCapabilities(t *testing.T) {
 		if _, err := fmt.Sscanf(r.stdout, "CapBnd:\t%x", &got); err != nil || got != want {
 			t.Fatalf("exec %d: %q, want CapBnd %016x", i, r.stdout, want)
 		}
+	}
+}
+
+// TestVolumes: -v directories appear at their guest paths, read-only ones
+// stay read-only, and a guest symlink on the way cannot move a mount
+// point onto the host.
+func TestVolumes(t *testing.T) {
+	rw, ro := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(ro, "in"), "from host\n")
+	d := startMachine(t, Config{Mounts: []Mount{{Host: rw, Guest: "/data"}, {Host: ro, Guest: "/ro", ReadOnly: true}}})
+	r := sh(t, d, "echo hi > /data/out; cat /ro/in; echo x > /ro/new 2>/dev/null || echo ro-refused; mount -o remount,rw /ro 2>/dev/null || echo remount-refused")
+	if r.stdout != "from host\nro-refused\nremount-refused\n" {
+		t.Errorf("volumes: %+v", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rw, "out")); string(b) != "hi\n" {
+		t.Errorf("rw volume write did not reach the host: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "new")); err == nil {
+		t.Error("wrote through a read-only volume")
+	}
+
+	// The guest points /link at a host path; a volume at /link/sub must not
+	// create anything there.
+	escape := t.TempDir()
+	if r := sh(t, d, "ln -s "+escape+" /link"); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	Stop(d)
+	_, err := Start(Config{Name: "testvm", DataDir: d, Mounts: []Mount{{Host: rw, Guest: "/link/sub"}}})
+	if err == nil || errors.Is(err, ErrUnsupported) || !strings.HasPrefix(err.Error(), "mount operation failed: mount volume: mount point /link/sub: ") {
+		t.Errorf("volume under a dangling guest symlink: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(escape, "sub")); err == nil {
+		t.Error("a volume mount point was created on the host through a guest symlink")
+	}
+	if _, ok := Alive(d); ok {
+		t.Error("agent runs after a failed start")
 	}
 }

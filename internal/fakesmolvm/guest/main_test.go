@@ -21,6 +21,13 @@ func TestMain(m *testing.M) {
 			os.Exit(AgentMain(os.Args[2:]))
 		case "__runuser":
 			os.Exit(RunuserMain(os.Args[2:]))
+		case "__exec_tty": // DATADIR ARGV...: a TTY exec on this process's terminal
+			code, err := Exec(os.Args[2], ExecRequest{Argv: os.Args[3:], Mode: TTY}, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+			if err != nil {
+				os.Stderr.WriteString("Error: " + err.Error() + "\n")
+				os.Exit(1)
+			}
+			os.Exit(code)
 		}
 	}
 	// A test binary that dies midway takes its machines with it.

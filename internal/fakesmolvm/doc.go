@@ -1,0 +1,48 @@
+// Package fakesmolvm is a drop-in emulator of the smolvm CLI. It parses
+// argv the way smolvm does (shared/smolvm-cli.md), keeps machine state where
+// smolvm keeps its own, records every invocation, injects scripted faults,
+// and runs exec and cp inside isolated guests (package guest). It never
+// imports package bottle: tests compare two independent readings of the
+// spec.
+//
+// Layout: parse.go is a small clap-like parser driven by the per-command
+// specs of specs.go (values.go holds clap's and smolvm's value parsers);
+// main.go dispatches and decides every exit code (cli.exit); create.go,
+// lifecycle.go (start, stop, delete), status.go (status, ls), exec.go (exec,
+// shell, cp, data-dir) and run.go follow the spec's sections; state.go keeps
+// the records; recorder.go, faults.go, images.go and fake.go are the fake's
+// own additions; stopall.go is the teardown helper for test harnesses.
+//
+// Where the spec leaves a choice, the fake decides:
+//
+//   - clap error blocks follow clap_builder 4's rich formatter as read from
+//     its source (the spec did not check them by running): the Usage line is
+//     the "smart" one (required and used arguments, no [OPTIONS]) for
+//     conflicts, missing arguments, unknown long flags and unneeded values,
+//     the ordinary one otherwise; "tip:" lines name similar subcommands or
+//     long flags (Jaro similarity above 0.7) or suggest "-- WORD" where the
+//     command takes positionals. Conflicts are named in command-line order.
+//   - State: <local data dir>/smolvm/fake/machines.json (one JSON document,
+//     replaced atomically under an flock), per-machine lock files for
+//     start/stop/delete/run, invocations.jsonl, fault counters, and the image
+//     store images/. $FAKE_SMOLVM_NOW fixes created_at.
+//   - Images not in the store fail create: without a network with smolvm's
+//     "must be pulled from a registry, but this machine has no network"
+//     message, with one with "not found in the fake-smolvm image store ...
+//     cannot pull from a registry". A first start prints "Pulling IMAGE...".
+//   - Init commands are run by the CLI through guest.Exec (sh -c, buffered),
+//     numbered from 0 in "init[I] failed".
+//   - machine run: create (ephemeral) + start + exec COMMAND (default
+//     /bin/sh; buffered unless -i/-t) + delete, exit code the command's;
+//     start's stdout chatter goes to stderr so stdout is the command's. -d
+//     leaves the machine running and prints start's output. A run holds its
+//     machine lock while it lives; every machine subcommand first removes
+//     ephemeral machines whose run is gone (not detached ones still running).
+//   - exec --secret-env/--secret-file are resolved on the host; create
+//     accepts them and the other out-of-scope flags and ignores them, except
+//     --smolfile and --from, which fail with "not supported by fake-smolvm".
+//   - -v mounts are validated and stored, and passed as guest.Config.Mounts.
+//   - serve, pack, config and the machine subcommands the fake does not
+//     emulate print one "Error: ... is not supported by fake-smolvm" line,
+//     exit 1.
+package fakesmolvm

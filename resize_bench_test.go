@@ -1,0 +1,103 @@
+package smolbottle_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
+	"github.com/smolbottle/smolbottle/internal/ptytest"
+)
+
+// guestSizeWatcher prints "size=ROWS COLS." at start and on every SIGWINCH,
+// at once (a shell runs its trap only after its foreground child). SIGWINCH
+// stays blocked except inside sigsuspend, so none is lost between two
+// waits (28 is SIGWINCH on Linux). Perl and its POSIX module are part of every Debian (perl-base).
+const guestSizeWatcher = `use POSIX; $| = 1;
+sub p { my $w = " " x 8; ioctl(STDIN, 0x5413, $w) or die "TIOCGWINSZ: $!"; my ($r, $c) = unpack("S2", $w); print "size=$r $c.\n" }
+$SIG{WINCH} = \&p;
+my $winch = POSIX::SigSet->new(28);
+sigprocmask(SIG_BLOCK, $winch);
+p();
+sigsuspend(POSIX::SigSet->new()) while 1;`
+
+// BenchmarkResizeToGuest measures how long a window resize takes to reach
+// the guest: from the resize of the user's terminal to the guest program
+// printing the new size, through `bottle pty-resize` and fake-smolvm.
+// Reports p50-ms and p99-ms. forward: the fake forwards SIGWINCH (it polls
+// every 100 ms like smolvm). exec: the fake does not forward, BOTTLE_RESIZE=exec
+// pushes each size with a side-channel exec. Run with -benchtime=Nx.
+func BenchmarkResizeToGuest(b *testing.B) {
+	if _, err := exec.LookPath("perl"); err != nil {
+		b.Skip("perl is not installed")
+	}
+	for _, mode := range []string{"forward", "exec"} {
+		b.Run(mode, func(b *testing.B) { benchResize(b, mode) })
+	}
+}
+
+func benchResize(b *testing.B, mode string) {
+	dir := b.TempDir()
+	b.Cleanup(func() { fakesmolvm.StopAll(dir) })
+	env := append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "BOTTLE_RESIZE="+mode)
+	if mode == "exec" {
+		f := filepath.Join(dir, "scenario.json")
+		if err := os.WriteFile(f, []byte(`{"rules": [{"command": "exec", "no_resize_forwarding": true}]}`), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		env = append(env, "FAKE_SMOLVM_SCENARIO="+f)
+	}
+	name := "bench-" + mode
+	for _, verb := range []string{"create", "start"} {
+		cmd := exec.Command("smolvm", "machine", verb, "--name", name)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("smolvm machine %s: %v: %s", verb, err, out)
+		}
+	}
+
+	term, err := ptytest.Open(30, 100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer term.Close()
+	cmd := exec.Command("bottle", "pty-resize", name, "--",
+		"smolvm", "machine", "exec", "--name", name, "-i", "-t", "--", "perl", "-e", guestSizeWatcher)
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = term.Slave(), term.Slave(), term.Slave()
+	cmd.SysProcAttr = ptySysProcAttr()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	term.CloseSlave()
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if _, err := term.WaitFor(regexp.MustCompile(`size=30 100\.`), time.Minute); err != nil {
+		b.Fatal(err)
+	}
+
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		rows, cols := 31+i%2, 101+i%2 // always a change
+		t0 := time.Now()
+		if err := term.Resize(rows, cols); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := term.WaitFor(regexp.MustCompile(fmt.Sprintf(`size=%d %d\.`, rows, cols)), time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
