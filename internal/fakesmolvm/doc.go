@@ -15,9 +15,13 @@
 //
 // Where the spec leaves a choice, the fake decides:
 //
-//   - clap error blocks carry the command's ordinary Usage line (the spec did
-//     not check clap's "smart" usage) and no "tip:" lines. Conflicting flags
-//     are named in command-line order, also inside a group such as -itd.
+//   - clap error blocks follow clap_builder 4's rich formatter as read from
+//     its source (the spec did not check them by running): the Usage line is
+//     the "smart" one (required and used arguments, no [OPTIONS]) for
+//     conflicts, missing arguments, unknown long flags and unneeded values,
+//     the ordinary one otherwise; "tip:" lines name similar subcommands or
+//     long flags (Jaro similarity above 0.7) or suggest "-- WORD" where the
+//     command takes positionals. Conflicts are named in command-line order.
 //   - State: <local data dir>/smolvm/fake/machines.json (one JSON document,
 //     replaced atomically under an flock), per-machine lock files for
 //     start/stop/delete/run, invocations.jsonl, fault counters, and the image

@@ -58,7 +58,7 @@ func (c *cli) fakeCmd(args []string) error {
 	case "doctor":
 		spec = specFakeDoctor
 	default:
-		return &clapError{msg: fmt.Sprintf("unrecognized subcommand '%s'", args[0]), usage: "smolvm fake <COMMAND>"}
+		return unknownSubcommand(args[0], "smolvm fake <COMMAND>", []string{"log", "reset", "doctor", "help"})
 	}
 	p, err := parse(spec, args[1:])
 	if err != nil {

@@ -151,7 +151,7 @@ func (c *cli) run() error {
 			name, _, _ := strings.Cut(a, "=")
 			return &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", name), usage: usageTop}
 		}
-		return &clapError{msg: fmt.Sprintf("unrecognized subcommand '%s'", a), usage: usageTop}
+		return unknownSubcommand(a, usageTop, topNames)
 	}
 }
 
@@ -171,7 +171,7 @@ func (c *cli) machineCmd(args []string) error {
 	}
 	canon, ok := machineCommands[a]
 	if !ok {
-		return &clapError{msg: fmt.Sprintf("unrecognized subcommand '%s'", a), usage: usageMach}
+		return unknownSubcommand(a, usageMach, machineNames())
 	}
 	if canon == "" {
 		c.command = a

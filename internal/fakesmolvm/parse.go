@@ -2,6 +2,8 @@ package fakesmolvm
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -72,6 +74,7 @@ type parsed struct {
 	spec   *cmdSpec
 	vals   map[string][]string // by long name; booleans hold one ""
 	first  map[string]int      // order of each flag's first use
+	order  []string            // used arguments in command-line order: long names, positionals as #0, #1
 	args   []string            // positional words
 	help   bool                // -h or --help was given
 	dashes bool                // a "--" ended option parsing
@@ -91,28 +94,197 @@ func (p *parsed) all(long string) []string { return p.vals[long] }
 
 // clapError is an argument-parsing failure, printed as clap's error block.
 type clapError struct {
-	msg   string
-	usage string // "" omits the Usage paragraph (value-validation errors)
+	msg     string
+	similar string   // "  tip: a similar ... exists: ..." line, or ""
+	tips    []string // further "  tip: " lines
+	usage   string   // "" omits the Usage paragraph (value-validation errors)
 }
 
 func (e *clapError) Error() string { return e.msg }
 
-// block is the exact stderr text.
+// block is the exact stderr text, laid out as clap's rich formatter does.
 func (e *clapError) block() string {
 	var b strings.Builder
-	b.WriteString("error: " + e.msg + "\n\n")
-	if e.usage != "" {
-		b.WriteString("Usage: " + e.usage + "\n\n")
+	b.WriteString("error: " + e.msg)
+	if e.similar != "" || len(e.tips) > 0 {
+		b.WriteString("\n")
 	}
-	b.WriteString("For more information, try '--help'.\n")
+	if e.similar != "" {
+		b.WriteString("\n" + e.similar)
+	}
+	for _, t := range e.tips {
+		b.WriteString("\n  tip: " + t)
+	}
+	if e.usage != "" {
+		b.WriteString("\n\nUsage: " + e.usage)
+	}
+	b.WriteString("\n\nFor more information, try '--help'.\n")
 	return b.String()
 }
 
 // looksLikeFlag is clap's test for "this word is not a value".
 func looksLikeFlag(s string) bool { return len(s) > 1 && s[0] == '-' }
 
+// posID names a positional in parsed.order.
+func posID(i int) string { return fmt.Sprintf("#%d", i) }
+
+// smartUsage is clap's usage line for errors that know which arguments were
+// used: the command, then its required arguments and the used ones (options
+// in order of first mention, then positionals in index order), without
+// [OPTIONS]. With nothing used it is the ordinary usage line.
+func (c *cmdSpec) smartUsage(used []string) string {
+	if len(used) == 0 {
+		return c.usage
+	}
+	ids := []string{}
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, r := range c.required {
+		add(r)
+	}
+	if c.posReq {
+		for i := range c.posNames {
+			add(posID(i))
+		}
+	}
+	for _, u := range used {
+		add(u)
+	}
+	parts := []string{"smolvm " + c.name}
+	var pos []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, "#") {
+			continue
+		}
+		parts = append(parts, c.long(id).display())
+	}
+	for i, n := range c.posNames {
+		if seen[posID(i)] {
+			// Required form: "[COMMAND]..." reads "<COMMAND>...".
+			n = strings.NewReplacer("[", "<", "]", ">").Replace(n)
+			pos = append(pos, n)
+		}
+	}
+	return strings.Join(append(parts, pos...), " ")
+}
+
+// unknownArg is clap's error for a flag it does not know. A long flag close
+// to a known one gets a "similar argument" tip (and the usage shows it as
+// used); otherwise a command with positionals suggests "-- WORD".
+func (c *cmdSpec) unknownArg(word string, used []string, long bool) error {
+	e := &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", word), usage: c.usage}
+	if long {
+		longs := []string{}
+		for _, f := range c.flags {
+			longs = append(longs, f.long)
+		}
+		longs = append(longs, "help")
+		if cands := similar(strings.TrimPrefix(word, "--"), longs); len(cands) > 0 {
+			best := cands[len(cands)-1]
+			e.similar = fmt.Sprintf("  tip: a similar argument exists: '--%s'", best)
+			if f := c.long(best); f != nil {
+				used = append(used, best)
+			}
+			e.usage = c.smartUsage(used)
+			return e
+		}
+		e.usage = c.smartUsage(used)
+	}
+	if c.pos != posNone {
+		e.tips = []string{fmt.Sprintf("to pass '%s' as a value, use '-- %s'", word, word)}
+	}
+	return e
+}
+
+// unknownSubcommand is clap's error for a word where a subcommand belongs,
+// with a tip naming the close subcommands (names holds every name and
+// alias, hidden ones too).
+func unknownSubcommand(word, usage string, names []string) error {
+	e := &clapError{msg: fmt.Sprintf("unrecognized subcommand '%s'", word), usage: usage}
+	switch cands := similar(word, names); len(cands) {
+	case 0:
+	case 1:
+		e.similar = fmt.Sprintf("  tip: a similar subcommand exists: '%s'", cands[0])
+	default:
+		e.similar = "  tip: some similar subcommands exist: '" + strings.Join(cands, "', '") + "'"
+	}
+	return e
+}
+
+// similar is clap's did_you_mean: candidates with a Jaro similarity above
+// 0.7, least similar first.
+func similar(v string, candidates []string) []string {
+	type scored struct {
+		score float64
+		name  string
+	}
+	var out []scored
+	for _, c := range candidates {
+		if s := jaro(v, c); s > 0.7 {
+			out = append(out, scored{s, c})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].score < out[j].score })
+	names := make([]string, len(out))
+	for i, s := range out {
+		names[i] = s.name
+	}
+	return names
+}
+
+// jaro is the Jaro similarity of strsim, over characters.
+func jaro(a, b string) float64 {
+	ar, br := []rune(a), []rune(b)
+	if len(ar) == 0 && len(br) == 0 {
+		return 1
+	}
+	if len(ar) == 0 || len(br) == 0 {
+		return 0
+	}
+	window := max(len(ar), len(br))/2 - 1
+	if window < 0 {
+		window = 0
+	}
+	af, bf := make([]bool, len(ar)), make([]bool, len(br))
+	matches := 0
+	for i, ac := range ar {
+		lo, hi := max(0, i-window), min(len(br), i+window+1)
+		for j := lo; j < hi; j++ {
+			if !bf[j] && br[j] == ac {
+				af[i], bf[j] = true, true
+				matches++
+				break
+			}
+		}
+	}
+	if matches == 0 {
+		return 0
+	}
+	t, j := 0, 0
+	for i := range ar {
+		if !af[i] {
+			continue
+		}
+		for !bf[j] {
+			j++
+		}
+		if ar[i] != br[j] {
+			t++
+		}
+		j++
+	}
+	m := float64(matches)
+	return (m/float64(len(ar)) + m/float64(len(br)) + (m-float64(t/2))/m) / 3
+}
+
 func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 	p := &parsed{spec: spec, vals: map[string][]string{}, first: map[string]int{}}
+	used := func() []string { return append([]string(nil), p.order...) }
 	unexpected := func(w string) error {
 		return &clapError{msg: fmt.Sprintf("unexpected argument '%s' found", w), usage: spec.usage}
 	}
@@ -127,9 +299,20 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 		}
 		if _, ok := p.first[f.long]; !ok {
 			p.first[f.long] = len(p.first)
+			p.order = append(p.order, f.long)
 		}
 		p.vals[f.long] = append(p.vals[f.long], val)
 		return nil
+	}
+	addPos := func(w string) {
+		id := posID(0)
+		if spec.pos == posPair {
+			id = posID(len(p.args))
+		}
+		if len(p.args) == 0 || spec.pos == posPair {
+			p.order = append(p.order, id)
+		}
+		p.args = append(p.args, w)
 	}
 	noValue := func(f *flagSpec) error {
 		return &clapError{msg: fmt.Sprintf("a value is required for '%s' but none was supplied", f.display())}
@@ -139,7 +322,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 		a := argv[i]
 		switch {
 		case trailing:
-			p.args = append(p.args, a)
+			addPos(a)
 			continue
 		case a == "--":
 			p.dashes = true
@@ -156,11 +339,15 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 			}
 			f := spec.long(name)
 			if f == nil {
-				return nil, unexpected("--" + name)
+				return nil, spec.unknownArg("--"+name, used(), true)
 			}
 			if f.value == "" {
 				if hasEq {
-					return nil, &clapError{msg: fmt.Sprintf("unexpected value '%s' for '%s' found; no more were expected", val, f.display()), usage: spec.usage}
+					u := used()
+					if _, ok := p.first[f.long]; !ok {
+						u = append(u, f.long)
+					}
+					return nil, &clapError{msg: fmt.Sprintf("unexpected value '%s' for '%s' found; no more were expected", val, f.display()), usage: spec.smartUsage(u)}
 				}
 				if err := set(f, ""); err != nil {
 					return nil, err
@@ -187,7 +374,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 				}
 				f := spec.short(c)
 				if f == nil {
-					return nil, unexpected("-" + string(rune(c)))
+					return nil, spec.unknownArg("-"+string(rune(c)), nil, false)
 				}
 				if f.value == "" {
 					if err := set(f, ""); err != nil {
@@ -216,12 +403,12 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 		switch spec.pos {
 		case posTrailing:
 			trailing = true
-			p.args = append(p.args, a)
+			addPos(a)
 		case posPair:
 			if len(p.args) >= 2 {
 				return nil, unexpected(a)
 			}
-			p.args = append(p.args, a)
+			addPos(a)
 		default:
 			return nil, unexpected(a)
 		}
@@ -232,18 +419,36 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 	if spec.pos == posPair && len(p.args) > 2 {
 		return nil, unexpected(p.args[2])
 	}
-	// Conflicts, then required arguments, as clap's validator does.
-	for _, c := range spec.conflicts {
-		ia, oka := p.first[c[0]]
-		ib, okb := p.first[c[1]]
-		if !oka || !okb {
+	// Conflicts, then required arguments, as clap's validator does: the
+	// first used argument (in command-line order) that conflicts with others
+	// used is named, with every one it conflicts with.
+	for _, id := range p.order {
+		var others []string
+		for _, o := range p.order {
+			for _, c := range spec.conflicts {
+				if (c[0] == id && c[1] == o) || (c[1] == id && c[0] == o) {
+					others = append(others, o)
+				}
+			}
+		}
+		if len(others) == 0 {
 			continue
 		}
-		a, b := spec.long(c[0]), spec.long(c[1])
-		if ib < ia {
-			a, b = b, a
+		var rest []string
+		for _, u := range p.order {
+			if !slices.Contains(others, u) {
+				rest = append(rest, u)
+			}
 		}
-		return nil, &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used with '%s'", a.display(), b.display()), usage: spec.usage}
+		msg := fmt.Sprintf("the argument '%s' cannot be used with", spec.long(id).display())
+		if len(others) == 1 {
+			msg += fmt.Sprintf(" '%s'", spec.long(others[0]).display())
+		} else {
+			for _, o := range others {
+				msg += "\n  " + spec.long(o).display()
+			}
+		}
+		return nil, &clapError{msg: msg, usage: spec.smartUsage(rest)}
 	}
 	var missing []string
 	for _, r := range spec.required {
@@ -261,7 +466,7 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 	if len(missing) > 0 {
 		return nil, &clapError{
 			msg:   "the following required arguments were not provided:\n  " + strings.Join(missing, "\n  "),
-			usage: spec.usage,
+			usage: spec.smartUsage(used()),
 		}
 	}
 	return p, nil

@@ -76,7 +76,7 @@ func TestParse(t *testing.T) {
 
 func TestClapBlock(t *testing.T) {
 	_, err := parse(specExec, []string{"-n"})
-	want := "error: unexpected argument '-n' found\n\nUsage: smolvm machine exec [OPTIONS] <COMMAND>...\n\nFor more information, try '--help'.\n"
+	want := "error: unexpected argument '-n' found\n\n  tip: to pass '-n' as a value, use '-- -n'\n\nUsage: smolvm machine exec [OPTIONS] <COMMAND>...\n\nFor more information, try '--help'.\n"
 	if diff := cmp.Diff(want, err.(*clapError).block()); diff != "" {
 		t.Errorf("usage-bearing block (-want +got):\n%s", diff)
 	}
@@ -84,6 +84,84 @@ func TestClapBlock(t *testing.T) {
 	want = "error: invalid value '30' for '--timeout <DURATION>': time unit needed, for example 30sec or 30ms\n\nFor more information, try '--help'.\n"
 	if diff := cmp.Diff(want, err.(*clapError).block()); diff != "" {
 		t.Errorf("value errors omit Usage (-want +got):\n%s", diff)
+	}
+}
+
+// TestClapErrors pins the usage lines and tips clap derives from what was
+// used (clap_builder's validator and Usage::create_smart_usage).
+func TestClapErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   *cmdSpec
+		argv   []string
+		want   string
+		reason string
+	}{
+		{"missing-nothing-used", specDelete, nil,
+			"error: the following required arguments were not provided:\n  --name <NAME>\n\nUsage: smolvm machine delete [OPTIONS] --name <NAME>\n\nFor more information, try '--help'.\n",
+			"nothing used: the ordinary usage"},
+		{"missing-smart", specDelete, []string{"-f"},
+			"error: the following required arguments were not provided:\n  --name <NAME>\n\nUsage: smolvm machine delete --name <NAME> --force\n\nFor more information, try '--help'.\n",
+			"required first, then what was used"},
+		{"missing-positional", specExec, []string{"--name", "vm", "--"},
+			"error: the following required arguments were not provided:\n  <COMMAND>...\n\nUsage: smolvm machine exec --name <NAME> <COMMAND>...\n\nFor more information, try '--help'.\n",
+			"positionals after options"},
+		{"missing-dst", specCp, []string{"a"},
+			"error: the following required arguments were not provided:\n  <DST>\n\nUsage: smolvm machine cp <SRC> <DST>\n\nFor more information, try '--help'.\n",
+			"positionals in index order"},
+		{"conflict", specExec, []string{"-itd", "--name", "vm", "true"},
+			"error: the argument '--interactive' cannot be used with '--detach'\n\nUsage: smolvm machine exec --interactive --tty --name <NAME> <COMMAND>...\n\nFor more information, try '--help'.\n",
+			"the conflicting argument leaves the usage"},
+		{"conflict-many", specExec, []string{"-d", "-i", "--stream", "x"},
+			"error: the argument '--detach' cannot be used with\n  --interactive\n  --stream\n\nUsage: smolvm machine exec --detach <COMMAND>...\n\nFor more information, try '--help'.\n",
+			"several conflicts are listed"},
+		{"similar-long", specLs, []string{"--verbos"},
+			"error: unexpected argument '--verbos' found\n\n  tip: a similar argument exists: '--verbose'\n\nUsage: smolvm machine ls --verbose\n\nFor more information, try '--help'.\n",
+			"a close long flag is suggested and shown as used"},
+		{"unknown-long-positionals", specCreate, []string{"--name", "x", "--bogus"},
+			"error: unexpected argument '--bogus' found\n\n  tip: to pass '--bogus' as a value, use '-- --bogus'\n\nUsage: smolvm machine create --name <NAME>\n\nFor more information, try '--help'.\n",
+			"no close flag: the -- tip where positionals exist"},
+		{"unknown-long-none", specLs, []string{"--bogus"},
+			"error: unexpected argument '--bogus' found\n\nUsage: smolvm machine ls [OPTIONS]\n\nFor more information, try '--help'.\n",
+			"no positionals, no tip"},
+		{"bool-value", specCreate, []string{"--net=yes"},
+			"error: unexpected value 'yes' for '--net' found; no more were expected\n\nUsage: smolvm machine create --net\n\nFor more information, try '--help'.\n",
+			"the flag counts as used"},
+		{"positional", specCreate, []string{"myvm"},
+			"error: unexpected argument 'myvm' found\n\nUsage: smolvm machine create [OPTIONS] [-- <COMMAND>...]\n\nFor more information, try '--help'.\n",
+			"a stray word: no tip, ordinary usage"},
+	}
+	for _, tt := range tests {
+		_, err := parse(tt.spec, tt.argv)
+		ce, ok := err.(*clapError)
+		if !ok {
+			t.Errorf("%s: parse(%q) = %v, want a clap error", tt.name, tt.argv, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, ce.block()); diff != "" {
+			t.Errorf("%s: %s (-want +got):\n%s", tt.name, tt.reason, diff)
+		}
+	}
+}
+
+func TestJaro(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want float64
+	}{
+		{"container", "config", (4.0/9 + 4.0/6 + 1) / 3},
+		{"foo", "fork", (2.0/3 + 2.0/4 + 1) / 3},
+		{"martha", "marhta", (1 + 1 + 5.0/6) / 3},
+		{"", "", 1},
+		{"a", "", 0},
+	}
+	for _, tt := range tests {
+		if got := jaro(tt.a, tt.b); got-tt.want > 1e-9 || tt.want-got > 1e-9 {
+			t.Errorf("jaro(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+	if got := similar("container", topNames); !cmp.Equal(got, []string{"config"}) {
+		t.Errorf("similar(container) = %q", got)
 	}
 }
 

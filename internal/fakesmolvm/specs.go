@@ -196,6 +196,15 @@ var machineCommands = map[string]string{
 	"images": "", "prune": "", "monitor": "", "resize": "", "network-test": "",
 }
 
+// topNames are smolvm's top-level subcommand names and aliases, hidden ones
+// included, as clap matches them for "a similar subcommand" tips.
+var topNames = []string{"machine", "vm", "serve", "pack", "config", "help", "_boot-vm", "_cuda-daemon", "_cuda-clone-worker", "_cuda-mps-supervisor", "_cleanup-ephemeral"}
+
+// machineNames are the machine subcommands and aliases in clap's order.
+func machineNames() []string {
+	return []string{"run", "exec", "create", "start", "fork", "fork-release", "stop", "delete", "rm", "status", "egress-events", "ls", "list", "update", "images", "prune", "shell", "sh", "cp", "monitor", "data-dir", "resize", "network-test", "help"}
+}
+
 var specs = map[string]*cmdSpec{
 	"run": specRun, "exec": specExec, "create": specCreate, "start": specStart,
 	"stop": specStop, "delete": specDelete, "status": specStatus, "ls": specLs,

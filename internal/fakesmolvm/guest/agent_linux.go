@@ -445,7 +445,9 @@ func mountDev(dev string, cfg Config, first bool) error {
 		if err := os.WriteFile(dst, nil, 0o666); err != nil {
 			return err
 		}
-		if err := unix.Mount("/dev/"+n, dst, "", unix.MS_BIND, ""); err != nil {
+		// Read-only: the node stays usable, but the guest's root (a host
+		// uid) cannot chmod, chown or touch the host's device inode.
+		if err := bindReadOnly("/dev/"+n, dst); err != nil {
 			return fmt.Errorf("bind /dev/%s: %w", n, err)
 		}
 	}
@@ -472,13 +474,8 @@ func mountDev(dev string, cfg Config, first bool) error {
 	if err := os.WriteFile(exe, nil, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount("/proc/self/exe", exe, "", unix.MS_BIND, ""); err != nil {
+	if err := bindReadOnly("/proc/self/exe", exe); err != nil {
 		return fmt.Errorf("bind fake binary: %w", err)
-	}
-	if err := unix.Mount("", exe, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID, ""); err != nil {
-		// Locked flags differ on some hosts; a writable bind of a file we
-		// own is still harmless because the guest cannot remount.
-		fmt.Fprintf(os.Stderr, "agent: fake binary stays writable: %v\n", err)
 	}
 	if first && cfg.ImageDir != "" {
 		src := filepath.Join(cfg.ImageDir, "rootfs")

@@ -77,6 +77,14 @@ func TestIsolation(t *testing.T) {
 				{"proc fd of agent", "ls /proc/1/fd/ && for f in /proc/1/fd/*; do cat $f/../../" + secret + "; cat $f/" + secret + "; done"},
 				{"proc cwd", "cat /proc/1/cwd" + secret},
 				{"write fake binary", "echo x >> /dev/.smolvm/smolvm"},
+				// No-op changes (same mode, owner, time): if one succeeded,
+				// the guest could change the host inode, and the test
+				// fails without breaking the host.
+				{"chmod fake binary", "chmod $(stat -c %a /dev/.smolvm/smolvm) /dev/.smolvm/smolvm"},
+				{"chmod host device", "chmod 666 /dev/null"},
+				{"chown host device", "chown 0:0 /dev/zero"},
+				{"touch host device", "touch -c -r /dev/full /dev/full"},
+				{"chmod alternatives", "chmod $(stat -c %a /etc/alternatives) /etc/alternatives"},
 				{"sysrq", "echo h > /proc/sysrq-trigger"},
 				{"unshare mount escape", "unshare -rm sh -c 'mount -o remount,rw /usr && echo x > /usr/" + marker + "'"},
 			}
