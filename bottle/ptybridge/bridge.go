@@ -126,20 +126,20 @@ func startChild(cmd *exec.Cmd, group bool) (*child, error) {
 	go func() {
 		// Wait for the exit without reaping, mark it, then reap: signal
 		// never races with the PID being recycled.
-		var info unix.Siginfo
-		for {
-			err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-			if err != unix.EINTR {
-				break
-			}
+		if waitNoReap(cmd.Process.Pid) {
+			c.markExited()
 		}
-		c.mu.Lock()
-		c.exited = true
-		c.mu.Unlock()
 		_ = cmd.Wait() // the status is read from cmd.ProcessState
+		c.markExited()
 		close(c.done)
 	}()
 	return c, nil
+}
+
+func (c *child) markExited() {
+	c.mu.Lock()
+	c.exited = true
+	c.mu.Unlock()
 }
 
 // signal sends sig to the command (its whole process group when it leads
@@ -283,8 +283,8 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 
 	// The new terminal starts with the user's settings (erase character,
 	// flow control...) and window size, like script(1) does.
-	if tio, err := unix.IoctlGetTermios(inFd, unix.TCGETS); err == nil {
-		_ = unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, tio)
+	if tio, err := unix.IoctlGetTermios(inFd, ioctlGetTermios); err == nil {
+		_ = unix.IoctlSetTermios(int(tty.Fd()), ioctlSetTermios, tio)
 	}
 	if err := m.setSize(size); err != nil {
 		return -1, fmt.Errorf("set pty size: %w", err)
