@@ -342,11 +342,10 @@ func deleteMachine(ts *testscript.TestScript, name string) {
 	// Not ts.Exec: a deferred teardown must not replace the stdout a
 	// failing script left for the log, nor fail the script when the
 	// machine was never created.
-	cmd := exec.Command("smolvm", "machine", "delete", "--name", name, "-f")
-	cmd.Env = scriptEnv(ts)
-	cmd.Dir = ts.Getenv("WORK")
-	if path, err := lookPath(ts, "smolvm"); err == nil {
-		cmd.Path = path
+	cmd, err := smolvmCommand(ts, "machine", "delete", "--name", name, "-f")
+	if err != nil {
+		ts.Logf("cleanup %s: %v", name, err)
+		return
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil && !bytes.Contains(out, []byte("vm not found")) {
@@ -399,11 +398,8 @@ func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	var out []byte
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		cmd := exec.Command("smolvm", "fake", "log", "--machine", args[0])
-		cmd.Env = scriptEnv(ts)
-		if path, err := lookPath(ts, "smolvm"); err == nil {
-			cmd.Path = path
-		}
+		cmd, err := smolvmCommand(ts, "fake", "log", "--machine", args[0])
+		ts.Check(err)
 		out, _ = cmd.Output()
 		if re.Match(out) {
 			return
@@ -424,16 +420,27 @@ func cmdWaitguest(ts *testscript.TestScript, neg bool, args []string) {
 	var out []byte
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		cmd := exec.Command("smolvm", "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
-		cmd.Env = scriptEnv(ts)
-		if path, lerr := lookPath(ts, "smolvm"); lerr == nil {
-			cmd.Path = path
-		}
+		cmd, cerr := smolvmCommand(ts, "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
+		ts.Check(cerr)
 		if out, err = cmd.CombinedOutput(); err == nil {
 			return
 		}
 	}
 	ts.Fatalf("waitguest: %q did not succeed in %s within 20s: %v\n%s", args[1], args[0], err, out)
+}
+
+// smolvmCommand is the script's smolvm (found on the script's PATH, not the
+// test process's: on a real run it is only on the former) with the
+// script's environment, for helpers that run it outside ts.Exec.
+func smolvmCommand(ts *testscript.TestScript, args ...string) (*exec.Cmd, error) {
+	path, err := lookPath(ts, "smolvm")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Env = scriptEnv(ts)
+	cmd.Dir = ts.Getenv("WORK")
+	return cmd, nil
 }
 
 // scriptEnv is the script's environment for programs run outside ts.Exec.

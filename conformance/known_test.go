@@ -1,5 +1,9 @@
 package conformance_test
 
+import "flag"
+
+var scriptsDir = flag.String("scripts", "", "run the scripts in this directory instead of the embedded ones")
+
 // knownBroken lists scripts that fail today because of a defect in the
 // code under test (not in the script), with the defect. They are skipped
 // so the suite stays usable, and every run lists them with these reasons;
