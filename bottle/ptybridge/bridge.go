@@ -333,7 +333,8 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 
 	var (
 		wg        sync.WaitGroup
-		panicVal  atomic.Value
+		panicMu   sync.Mutex
+		panicVal  any // the first panic of a goroutine of the bridge
 		childGone atomic.Bool
 		stop      = make(chan struct{})
 		winch     = make(chan struct{}, 1)
@@ -345,7 +346,11 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 	// is restored.
 	guard := func() {
 		if r := recover(); r != nil {
-			panicVal.CompareAndSwap(nil, r)
+			panicMu.Lock()
+			if panicVal == nil {
+				panicVal = r
+			}
+			panicMu.Unlock()
 			c.signal(syscall.SIGKILL)
 		}
 	}
@@ -409,7 +414,10 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 	wg.Wait()
 	m.close()
 	restore()
-	if p := panicVal.Load(); p != nil {
+	panicMu.Lock()
+	p := panicVal
+	panicMu.Unlock()
+	if p != nil {
 		panic(p)
 	}
 	code = c.exitCode()
