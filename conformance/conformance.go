@@ -47,6 +47,14 @@ type Options struct {
 	// summary says so.
 	Image string
 
+	// RootImage is the image the "bare" model's agent runs use (bottle run
+	// needs an image with the agent): exec runs as root by default, the
+	// image has a user "node", and "claude" and "codex" are the suite's
+	// stub agents (conformance/images/rootfs/usr/local/bin/claude). Image
+	// must have the same stubs. Defaults to the shipped image on a fake
+	// run; empty on a real run skips the bare model's agent scripts.
+	RootImage string
+
 	// FakeImages is the fake's image store ($FAKE_SMOLVM_IMAGES). Empty
 	// means a store the suite writes out with the image "conformance-node".
 	FakeImages string
@@ -72,6 +80,9 @@ type Options struct {
 type Model struct {
 	Name  string // "bare" or "image"
 	Image string // "" for a bare machine
+	// AgentImage is the image of the model's agent runs ($AGENT_IMAGE):
+	// exec runs as root in the bare model's, as node in the image model's.
+	AgentImage string
 }
 
 // Programs returns the programs the suite needs registered in the test
@@ -171,6 +182,10 @@ func resolve(t *testing.T, opts Options) (*config, error) {
 	if image == "" {
 		image = os.Getenv("CONFORMANCE_IMAGE")
 	}
+	rootImage := opts.RootImage
+	if rootImage == "" {
+		rootImage = os.Getenv("CONFORMANCE_ROOT_IMAGE")
+	}
 	if opts.Fake {
 		c.images = opts.FakeImages
 		if c.images == "" {
@@ -181,10 +196,13 @@ func resolve(t *testing.T, opts Options) (*config, error) {
 			c.images = dir
 		}
 		if image == "" {
-			image = fakeImageName
+			image = fakeNodeImage
+		}
+		if rootImage == "" {
+			rootImage = fakeRootImage
 		}
 	}
-	c.models = []Model{{Name: "bare"}, {Name: "image", Image: image}}
+	c.models = []Model{{Name: "bare", AgentImage: rootImage}, {Name: "image", Image: image, AgentImage: image}}
 	return c, nil
 }
 
@@ -258,6 +276,7 @@ func (c *config) setup(m Model, env *testscript.Env) error {
 	env.Setenv("RUN", run)
 	env.Setenv("MODEL", m.Name)
 	env.Setenv("IMAGE", m.Image)
+	env.Setenv("AGENT_IMAGE", m.AgentImage)
 	env.Values[keyModel] = m
 	if c.opts.Setup != nil {
 		return c.opts.Setup(env)
@@ -283,6 +302,8 @@ func (c *config) condition(m Model, cond string) (bool, error) {
 		return !c.opts.Fake, nil
 	case "bare", "image":
 		return m.Name == cond, nil
+	case "agent-image":
+		return m.AgentImage != "", nil
 	}
 	if v, ok := c.opts.Conditions[cond]; ok {
 		return v, nil
@@ -321,11 +342,10 @@ func deleteMachine(ts *testscript.TestScript, name string) {
 	// Not ts.Exec: a deferred teardown must not replace the stdout a
 	// failing script left for the log, nor fail the script when the
 	// machine was never created.
-	cmd := exec.Command("smolvm", "machine", "delete", "--name", name, "-f")
-	cmd.Env = scriptEnv(ts)
-	cmd.Dir = ts.Getenv("WORK")
-	if path, err := lookPath(ts, "smolvm"); err == nil {
-		cmd.Path = path
+	cmd, err := smolvmCommand(ts, "machine", "delete", "--name", name, "-f")
+	if err != nil {
+		ts.Logf("cleanup %s: %v", name, err)
+		return
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil && !bytes.Contains(out, []byte("vm not found")) {
@@ -378,11 +398,8 @@ func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	var out []byte
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		cmd := exec.Command("smolvm", "fake", "log", "--machine", args[0])
-		cmd.Env = scriptEnv(ts)
-		if path, err := lookPath(ts, "smolvm"); err == nil {
-			cmd.Path = path
-		}
+		cmd, err := smolvmCommand(ts, "fake", "log", "--machine", args[0])
+		ts.Check(err)
 		out, _ = cmd.Output()
 		if re.Match(out) {
 			return
@@ -403,11 +420,8 @@ func cmdWaitguest(ts *testscript.TestScript, neg bool, args []string) {
 	var out []byte
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		cmd := exec.Command("smolvm", "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
-		cmd.Env = scriptEnv(ts)
-		if path, lerr := lookPath(ts, "smolvm"); lerr == nil {
-			cmd.Path = path
-		}
+		cmd, cerr := smolvmCommand(ts, "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
+		ts.Check(cerr)
 		if out, err = cmd.CombinedOutput(); err == nil {
 			return
 		}
@@ -415,12 +429,26 @@ func cmdWaitguest(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("waitguest: %q did not succeed in %s within 20s: %v\n%s", args[1], args[0], err, out)
 }
 
+// smolvmCommand is the script's smolvm (found on the script's PATH, not the
+// test process's: on a real run it is only on the former) with the
+// script's environment, for helpers that run it outside ts.Exec.
+func smolvmCommand(ts *testscript.TestScript, args ...string) (*exec.Cmd, error) {
+	path, err := lookPath(ts, "smolvm")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Env = scriptEnv(ts)
+	cmd.Dir = ts.Getenv("WORK")
+	return cmd, nil
+}
+
 // scriptEnv is the script's environment for programs run outside ts.Exec.
 func scriptEnv(ts *testscript.TestScript) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "SMOLVM", "SMOLVM_DATA_DIR",
 		"XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
-		"FAKE_SMOLVM_IMAGES", "FAKE_SMOLVM_LOG"} {
+		"FAKE_SMOLVM_IMAGES", "FAKE_SMOLVM_LOG", "GORACE"} {
 		if v := ts.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}

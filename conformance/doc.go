@@ -13,11 +13,38 @@
 //		conformance.Run(t, conformance.Options{Image: "ghcr.io/me/agent-image"})
 //	}
 //
+// # Guest models
+//
 // Each script runs once per guest model (see Model): "bare", a machine whose
-// exec runs as root, and "image", a machine whose exec runs as the image's
-// non-root user. A script limits itself to some models with a
-// "# models: bare" line. Lines only one backend can check are guarded by the
-// conditions [fake] and [real]; Options.Conditions adds capability conditions.
+// exec runs as root (bottle switches users with runuser; the suite gives a
+// bare machine the user node that agent images have), and "image", a
+// machine whose exec runs as the image's non-root user node (bottle must not
+// use runuser). A script limits itself to some models with a
+// "# models: bare" line before its first file.
+//
+// # Script commands
+//
+//	launch NAME [ARGS...]  bottle up --name NAME [--image $IMAGE] ARGS..., for the
+//	                       script's model, torn down at the end like cleanup
+//	cleanup NAME...        at the end of the script, whatever happened:
+//	                       smolvm machine delete --name NAME -f
+//	waitguest NAME SCRIPT  wait until sh -c SCRIPT succeeds in the machine
+//	waitlog NAME REGEXP    wait until the fake's invocation log matches (fake only)
+//
+// and those of internal/scripttest (exitcode, pty). Machine names carry
+// $RUN, unique per script run, so concurrent runs against one real smolvm
+// never meet. $MODEL, $IMAGE and $AGENT_IMAGE (the image with the stub
+// agents for bottle run, see Options.RootImage) describe the model.
+//
+// # Conditions
+//
+// [fake] and [real] say which kind of smolvm runs; [bare] and [image] name
+// the model; [faults] (smolvm honours $FAKE_SMOLVM_SCENARIO), [log] (smolvm
+// fake log shows every argv) and [agent-image] are capabilities.
+// Options.Conditions sets more, or overrides these; a condition nobody
+// defines fails the script.
+//
+// # Summary
 //
 // Every run ends with the scripts that were skipped and why, and the line
 //

@@ -11,9 +11,19 @@ import (
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
 )
 
-// fakeImageName is the image the suite ships for the fake's image model:
-// a guest whose default exec user is node (uid 1000, HOME /home/node).
-const fakeImageName = "conformance-node"
+// The images the suite ships for the fake (written out by writeImages):
+// both have a user "node" (uid 1000, HOME /home/node) and stub agents
+// "claude" and "codex" in /usr/local/bin; they differ in the user smolvm
+// exec runs as by default, which is what the two guest models are about.
+const (
+	fakeNodeImage = "conformance-node" // exec runs as node (the image model)
+	fakeRootImage = "conformance-root" // exec runs as root (the seed's guest, for the bare model's agent runs)
+)
+
+var imageConfigs = map[string]string{
+	fakeNodeImage: `{"env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "workdir": "", "user": "node"}`,
+	fakeRootImage: `{"env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "workdir": ""}`,
+}
 
 //go:embed all:images
 var images embed.FS
@@ -29,24 +39,43 @@ func programs(fake bool) map[string]func() {
 	return p
 }
 
-// writeImages writes the fake image store the suite ships to dir.
+// writeImages writes the fake image store the suite ships to dir: each
+// image is the one embedded rootfs plus its config.json.
 func writeImages(dir string) error {
-	return fs.WalkDir(images, "images", func(path string, d fs.DirEntry, err error) error {
+	for name, config := range imageConfigs {
+		img := filepath.Join(dir, name)
+		if err := os.MkdirAll(img, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(img, "config.json"), []byte(config+"\n"), 0o644); err != nil {
+			return err
+		}
+		err := fs.WalkDir(images, "images/rootfs", func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel("images", path)
+			if err != nil {
+				return err
+			}
+			dst := filepath.Join(img, rel)
+			if d.IsDir() {
+				return os.MkdirAll(dst, 0o755)
+			}
+			data, err := images.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			// embed keeps no modes: what lives in a bin directory runs.
+			mode := os.FileMode(0o644)
+			if filepath.Base(filepath.Dir(path)) == "bin" {
+				mode = 0o755
+			}
+			return os.WriteFile(dst, data, mode)
+		})
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel("images", path)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, rel)
-		if d.IsDir() {
-			return os.MkdirAll(dst, 0o755)
-		}
-		data, err := images.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, data, 0o644)
-	})
+	}
+	return nil
 }

@@ -24,6 +24,7 @@ import (
 type call struct {
 	Machine string
 	Env     map[string]string // the guest command's environment additions, after smolvm's layering
+	Keys    []string          // the -e keys in the order given: guest env keeps insertion order
 	User    string
 	Command []string
 	TTY     bool
@@ -35,13 +36,19 @@ func want(t bottle.Target, user string, command []string, tty bool) call {
 	if user == "root" {
 		env["HOME"] = "/root"
 	}
+	keys := []string{"HOME", "USER"}
 	for _, kv := range t.Env {
 		env[kv.Key] = kv.Value
+		keys = append(keys, kv.Key)
 	}
+	secretKeys := make([]string, 0, len(t.Secrets))
 	for k, v := range t.Secrets {
 		env[k] = v
+		secretKeys = append(secretKeys, k)
 	}
-	return call{Machine: t.Name, Env: env, User: user, Command: command, TTY: tty}
+	slices.Sort(secretKeys) // a map has no order; bottle sorts for a deterministic argv
+	keys = append(keys, secretKeys...)
+	return call{Machine: t.Name, Env: env, Keys: keys, User: user, Command: command, TTY: tty}
 }
 
 // got reads an invocation back through the fake's parser. defaultUser is
@@ -62,8 +69,10 @@ func got(inv bottle.Invocation, defaultUser string) (call, error) {
 		host[k] = v
 	}
 	env := map[string]string{}
+	var keys []string
 	for _, e := range p.Env {
 		k, v, ok := strings.Cut(e, "=")
+		keys = append(keys, k)
 		if !ok {
 			hv, found := host[k]
 			if !found {
@@ -83,7 +92,7 @@ func got(inv bottle.Invocation, defaultUser string) (call, error) {
 		}
 		user, cmd = cmd[2], cmd[4:]
 	}
-	return call{Machine: p.Machine, Env: env, User: user, Command: cmd, TTY: p.TTY && p.Interactive}, nil
+	return call{Machine: p.Machine, Env: env, Keys: keys, User: user, Command: cmd, TTY: p.TTY && p.Interactive}, nil
 }
 
 // input is one generated case.

@@ -126,20 +126,20 @@ func startChild(cmd *exec.Cmd, group bool) (*child, error) {
 	go func() {
 		// Wait for the exit without reaping, mark it, then reap: signal
 		// never races with the PID being recycled.
-		var info unix.Siginfo
-		for {
-			err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-			if err != unix.EINTR {
-				break
-			}
+		if waitNoReap(cmd.Process.Pid) {
+			c.markExited()
 		}
-		c.mu.Lock()
-		c.exited = true
-		c.mu.Unlock()
 		_ = cmd.Wait() // the status is read from cmd.ProcessState
+		c.markExited()
 		close(c.done)
 	}()
 	return c, nil
+}
+
+func (c *child) markExited() {
+	c.mu.Lock()
+	c.exited = true
+	c.mu.Unlock()
 }
 
 // signal sends sig to the command (its whole process group when it leads
@@ -283,8 +283,8 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 
 	// The new terminal starts with the user's settings (erase character,
 	// flow control...) and window size, like script(1) does.
-	if tio, err := unix.IoctlGetTermios(inFd, unix.TCGETS); err == nil {
-		_ = unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, tio)
+	if tio, err := unix.IoctlGetTermios(inFd, ioctlGetTermios); err == nil {
+		_ = unix.IoctlSetTermios(int(tty.Fd()), ioctlSetTermios, tio)
 	}
 	if err := m.setSize(size); err != nil {
 		return -1, fmt.Errorf("set pty size: %w", err)
@@ -333,7 +333,8 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 
 	var (
 		wg        sync.WaitGroup
-		panicVal  atomic.Value
+		panicMu   sync.Mutex
+		panicVal  any // the first panic of a goroutine of the bridge
 		childGone atomic.Bool
 		stop      = make(chan struct{})
 		winch     = make(chan struct{}, 1)
@@ -345,7 +346,11 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 	// is restored.
 	guard := func() {
 		if r := recover(); r != nil {
-			panicVal.CompareAndSwap(nil, r)
+			panicMu.Lock()
+			if panicVal == nil {
+				panicVal = r
+			}
+			panicMu.Unlock()
 			c.signal(syscall.SIGKILL)
 		}
 	}
@@ -409,7 +414,10 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 	wg.Wait()
 	m.close()
 	restore()
-	if p := panicVal.Load(); p != nil {
+	panicMu.Lock()
+	p := panicVal
+	panicMu.Unlock()
+	if p != nil {
 		panic(p)
 	}
 	code = c.exitCode()

@@ -101,7 +101,7 @@ func countRestores(t *testing.T) *atomic.Int32 {
 
 func termios(t *testing.T, f *os.File) *unix.Termios {
 	t.Helper()
-	tio, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	tio, err := unix.IoctlGetTermios(int(f.Fd()), ioctlGetTermios)
 	if err != nil {
 		t.Fatal(err)
 	}

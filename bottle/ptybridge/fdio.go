@@ -27,7 +27,7 @@ type fdIO struct {
 
 func newFdIO(fd int) (*fdIO, error) {
 	f := &fdIO{fd: fd}
-	if err := unix.Pipe2(f.wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	if err := pipe(f.wake[:]); err != nil {
 		return nil, os.NewSyscallError("pipe2", err)
 	}
 	return f, nil

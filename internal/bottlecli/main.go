@@ -69,7 +69,7 @@ Commands:
 func (c *cli) topHelp(w io.Writer) {
 	fmt.Fprint(w, topUsage)
 	for _, cmd := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprint(w, "\nRun 'bottle COMMAND -h' for a command's flags.\n")
 }
