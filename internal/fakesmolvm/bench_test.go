@@ -6,9 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
 // The benchmarks run the built fake binary, as callers do, and report the
@@ -43,7 +46,9 @@ func newFakeWorld(tb testing.TB) *fakeWorld {
 
 func (w *fakeWorld) cmd(args ...string) *exec.Cmd {
 	c := exec.Command(w.bin, args...)
-	c.Env = []string{"HOME=" + w.home, "PATH=" + os.Getenv("PATH")}
+	// The owner PID makes the machines end with this test binary, even
+	// when it dies before its cleanups run.
+	c.Env = []string{"HOME=" + w.home, "PATH=" + os.Getenv("PATH"), guest.OwnerPIDEnv + "=" + strconv.Itoa(os.Getpid())}
 	c.Dir = filepath.Dir(w.home)
 	return c
 }

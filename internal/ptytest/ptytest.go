@@ -90,6 +90,24 @@ func (t *Term) Resize(rows, cols int) error {
 	return nil
 }
 
+// Termios returns the terminal's current modes (read through the master,
+// so it works after CloseSlave).
+func (t *Term) Termios() (*unix.Termios, error) {
+	rc, err := t.master.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var tio *unix.Termios
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { tio, ierr = unix.IoctlGetTermios(int(fd), ioctlGetTermios) }); err != nil {
+		return nil, err
+	}
+	if ierr != nil {
+		return nil, fmt.Errorf("read terminal modes: %w", ierr)
+	}
+	return tio, nil
+}
+
 // Write types p.
 func (t *Term) Write(p []byte) (int, error) { return t.master.Write(p) }
 

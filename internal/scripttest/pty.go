@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 
 	"github.com/smolbottle/smolbottle/internal/ptytest"
 )
@@ -23,9 +24,10 @@ const ptyWait = 60 * time.Second
 
 // ptySession is one program running on a PTY in a script.
 type ptySession struct {
-	term *ptytest.Term
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd.Wait returned
+	term  *ptytest.Term
+	modes *unix.Termios // the terminal's modes when the program started
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when cmd.Wait returned
 }
 
 var (
@@ -41,7 +43,9 @@ var (
 //	pty send NAME TEXT                      type TEXT (Go escapes: \r, \x03, \n...)
 //	pty wait NAME REGEXP                    wait for output matching REGEXP, past what earlier waits matched
 //	pty signal NAME SIG                     send SIG (INT, TERM, HUP, KILL...) to PROG
-//	pty exit NAME CODE                      wait for PROG to exit with CODE; stdout is then all of its output
+//	pty exit NAME CODE                      wait for PROG to exit with CODE and check that it left the
+//	                                        terminal's modes as it found them (raw mode restored);
+//	                                        stdout is then all of its output
 //
 // A session still running when the script ends gets SIGTERM, then SIGKILL.
 func cmdPTY(ts *testscript.TestScript, neg bool, args []string) {
@@ -110,6 +114,11 @@ func cmdPTY(ts *testscript.TestScript, neg bool, args []string) {
 		if got := exitCode(s.cmd.ProcessState); got != want {
 			ts.Fatalf("pty %s exited with %d, want %d; output: %q", name, got, want, out)
 		}
+		modes, err := s.term.Termios()
+		ts.Check(err)
+		if *modes != *s.modes {
+			ts.Fatalf("pty %s left the terminal's modes changed:\nat start %+v\nat exit  %+v", name, *s.modes, *modes)
+		}
 	default:
 		ts.Fatalf("pty: unknown verb %q", verb)
 	}
@@ -148,6 +157,11 @@ func ptyStart(ts *testscript.TestScript, name string, args []string) {
 	}
 	term, err := ptytest.Open(rows, cols)
 	ts.Check(err)
+	modes, err := term.Termios()
+	if err != nil {
+		term.Close()
+		ts.Fatalf("pty start %s: %v", name, err)
+	}
 	cmd := exec.Command(prog, args[2:]...)
 	cmd.Args[0] = args[1]
 	cmd.Env = env
@@ -159,7 +173,7 @@ func ptyStart(ts *testscript.TestScript, name string, args []string) {
 		ts.Fatalf("pty start %s: %v", name, err)
 	}
 	term.CloseSlave()
-	s := &ptySession{term: term, cmd: cmd, done: make(chan struct{})}
+	s := &ptySession{term: term, modes: modes, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	ptyMu.Lock()
 	ptySessions[ts][name] = s
