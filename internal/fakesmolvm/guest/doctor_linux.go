@@ -5,6 +5,8 @@ package guest
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"syscall"
 )
 
 func doctor() Report {
@@ -12,6 +14,12 @@ func doctor() Report {
 	if err := unsupported(); err != nil {
 		r.Supported = false
 		r.Lines = append(r.Lines, err.Error())
+	}
+	if err := probeNamespaces(); err != nil {
+		r.Supported = false
+		r.Lines = append(r.Lines, "cannot create a guest's namespaces: "+err.Error())
+	} else {
+		r.Lines = append(r.Lines, "creating user, mount, pid, uts, ipc and net namespaces: ok")
 	}
 	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil {
 		r.Lines = append(r.Lines, fmt.Sprintf("user.max_user_namespaces = %d", v))
@@ -25,4 +33,21 @@ func doctor() Report {
 		"namespaces per guest: user, mount, pid, uts, ipc, and net unless --net",
 		"guest root: the machine's own tree; host /usr (and /bin, /lib... or their merged-/usr links) read-only")
 	return r
+}
+
+// probeNamespaces runs a trivial program in the namespaces a guest gets.
+func probeNamespaces() error {
+	uids, gids, setgroups := idMappings()
+	p, err := exec.LookPath("true")
+	if err != nil {
+		return fmt.Errorf("no true(1) to probe with: %w", err)
+	}
+	cmd := exec.Command(p)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		UidMappings:                uids,
+		GidMappings:                gids,
+		GidMappingsEnableSetgroups: setgroups,
+	}
+	return cmd.Run()
 }

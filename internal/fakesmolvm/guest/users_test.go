@@ -63,3 +63,13 @@ func TestRunuser(t *testing.T) {
 		})
 	}
 }
+
+func TestDoctor(t *testing.T) {
+	r := Doctor()
+	if !r.Supported {
+		t.Fatalf("Doctor says unsupported on a host where every other test starts guests: %q", r.Lines)
+	}
+	if len(r.Lines) == 0 || r.Lines[0] != "creating user, mount, pid, uts, ipc and net namespaces: ok" {
+		t.Errorf("Doctor lines %q", r.Lines)
+	}
+}
