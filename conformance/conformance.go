@@ -102,9 +102,11 @@ func Main(m *testing.M, programs map[string]func()) {
 // (t/MODEL/SCRIPT), in parallel, then prints what was skipped and why and
 // the summary line.
 func Run(t *testing.T, opts Options) {
-	t.Helper()
+	rec := &recorder{}
+	t.Cleanup(func() { rec.report(os.Stdout) })
 	cfg, err := resolve(t, opts)
 	if err != nil {
+		rec.result("setup", "fail")
 		t.Fatalf("conformance: %v", err)
 	}
 	dir := opts.Dir
@@ -116,12 +118,10 @@ func Run(t *testing.T, opts Options) {
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.txtar"))
 	if err != nil || len(files) == 0 {
+		rec.result("setup", "fail")
 		t.Fatalf("conformance: no scripts in %s (%v)", dir, err)
 	}
 	sort.Strings(files)
-
-	rec := &recorder{}
-	t.Cleanup(func() { rec.report(os.Stdout) })
 
 	for _, m := range cfg.models {
 		t.Run(m.Name, func(t *testing.T) {
@@ -537,19 +537,27 @@ func (r *recorder) skipped(name, reason string) {
 	r.result(name, "skip")
 }
 
-// report prints the skipped scripts with their reasons, then the summary.
+// report prints the failed scripts, the skipped ones with their reasons,
+// then the summary.
 func (r *recorder) report(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var names []string
+	var names, failed []string
 	n := map[string]int{}
 	for name, res := range r.results {
 		n[res]++
-		if res == "skip" {
+		switch res {
+		case "skip":
 			names = append(names, name)
+		case "fail":
+			failed = append(failed, name)
 		}
 	}
 	sort.Strings(names)
+	sort.Strings(failed)
+	for _, name := range failed {
+		fmt.Fprintf(w, "conformance: failed %s\n", name)
+	}
 	for _, name := range names {
 		reason := r.reasons[name]
 		if reason == "" {

@@ -46,7 +46,8 @@
 //
 // # Summary
 //
-// Every run ends with the scripts that were skipped and why, and the line
+// Every run ends with the scripts that failed, those skipped and why, and
+// the line
 //
 //	conformance: N passed, M failed, K skipped
 package conformance

@@ -3,7 +3,7 @@ package conformance_test
 import "flag"
 
 var (
-	scriptsDir = flag.String("scripts", "", "run the scripts in this directory instead of the embedded ones")
+	scriptsDir = flag.String("scripts", "testdata", "run the scripts in this directory (\"\" for the embedded copy)")
 	runBroken  = flag.Bool("broken", false, "also run the scripts listed in knownBroken (to check a fix)")
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// The summary is what a reader of a long run looks at: skips with their
-// reasons first, then exactly one count line, last.
+// The summary is what a reader of a long run looks at: failures, then skips
+// with their reasons, then exactly one count line, last.
 func TestReport(t *testing.T) {
 	r := &recorder{}
 	r.result("bare/a", "pass")
@@ -18,7 +18,8 @@ func TestReport(t *testing.T) {
 	r.skipped("bare/c", "") // a script that skipped itself without a reason
 	var b strings.Builder
 	r.report(&b)
-	want := "conformance: skipped bare/c: (no reason given)\n" +
+	want := "conformance: failed bare/b\n" +
+		"conformance: skipped bare/c: (no reason given)\n" +
 		"conformance: skipped image/c: no image for the image model\n" +
 		"conformance: 2 passed, 1 failed, 2 skipped\n"
 	if b.String() != want {
@@ -62,6 +63,28 @@ func TestModelAllowed(t *testing.T) {
 	} {
 		if got := modelAllowed(filepath.Join(dir, tc.file), tc.model); got != tc.want {
 			t.Errorf("modelAllowed(%s, %s) = %v, want %v: %s", tc.file, tc.model, got, tc.want, tc.reason)
+		}
+	}
+}
+
+// The suite's own runs read the scripts from testdata (so failures point
+// at conformance/testdata/NAME.txtar); other modules get the embedded copy.
+// Both must be the same scripts.
+func TestEmbeddedScriptsAreTestdata(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeScripts(dir); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Glob("testdata/*.txtar")
+	got, _ := filepath.Glob(filepath.Join(dir, "*.txtar"))
+	if len(want) == 0 || len(got) != len(want) {
+		t.Fatalf("embedded %d scripts, testdata has %d", len(got), len(want))
+	}
+	for _, w := range want {
+		a, _ := os.ReadFile(w)
+		b, err := os.ReadFile(filepath.Join(dir, filepath.Base(w)))
+		if err != nil || string(a) != string(b) {
+			t.Errorf("%s: embedded copy differs or is missing (%v)", w, err)
 		}
 	}
 }
