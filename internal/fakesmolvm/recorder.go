@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -69,8 +70,9 @@ func (c *cli) record(start time.Time, code int, hung bool) {
 	}
 }
 
-// appendLocked appends line as one write under an flock on the file itself,
-// so concurrent invocations never interleave lines.
+// appendLocked appends line as one write under an flock on the file itself
+// (no lock file is left beside $FAKE_SMOLVM_LOG), so concurrent invocations
+// never interleave lines.
 func appendLocked(path string, line []byte) {
 	_ = os.MkdirAll(filepath.Dir(path), 0o755)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -78,8 +80,7 @@ func appendLocked(path string, line []byte) {
 		return
 	}
 	defer f.Close()
-	if unlock, err := lockFile(path + ".lock"); err == nil {
-		defer unlock()
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX) == syscall.EINTR {
 	}
 	_, _ = f.Write(line)
 }
