@@ -15,5 +15,5 @@ func TestMain(m *testing.M) {
 
 // TestConformance runs the suite against fake-smolvm.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, conformance.Options{Fake: true, Dir: *scriptsDir, Skip: knownBroken})
+	conformance.Run(t, conformance.Options{Fake: true, Dir: *scriptsDir, Skip: skips()})
 }

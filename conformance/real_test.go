@@ -19,5 +19,5 @@ func TestMain(m *testing.M) {
 // look green. $CONFORMANCE_IMAGE names the image for the image model (an
 // image whose default user is node); without it that model is skipped.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, conformance.Options{Skip: knownBroken, Dir: *scriptsDir})
+	conformance.Run(t, conformance.Options{Skip: skips(), Dir: *scriptsDir})
 }
