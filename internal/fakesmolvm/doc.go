@@ -24,8 +24,9 @@
 //     command takes positionals. Conflicts are named in command-line order.
 //   - State: <local data dir>/smolvm/fake/machines.json (one JSON document,
 //     replaced atomically under an flock), per-machine lock files for
-//     start/stop/delete/run, invocations.jsonl, fault counters, and the image
-//     store images/. $FAKE_SMOLVM_NOW fixes created_at.
+//     start/stop/delete and a run's boot, owner locks of live runs,
+//     invocations.jsonl, fault counters, and the image store images/.
+//     $FAKE_SMOLVM_NOW fixes created_at.
 //   - Images not in the store fail create: without a network with smolvm's
 //     "must be pulled from a registry, but this machine has no network"
 //     message, with one with "not found in the fake-smolvm image store ...
@@ -36,7 +37,7 @@
 //     /bin/sh; buffered unless -i/-t) + delete, exit code the command's;
 //     start's stdout chatter goes to stderr so stdout is the command's. -d
 //     leaves the machine running and prints start's output. A run holds its
-//     machine lock while it lives; every machine subcommand first removes
+//     owner lock while it lives; every machine subcommand first removes
 //     ephemeral machines whose run is gone (not detached ones still running).
 //   - exec --secret-env/--secret-file are resolved on the host; create
 //     accepts them and the other out-of-scope flags and ignores them, except

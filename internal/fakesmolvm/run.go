@@ -3,6 +3,7 @@ package fakesmolvm
 import (
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
@@ -12,8 +13,10 @@ import (
 // start it, run COMMAND (default /bin/sh), and delete it. With -d the
 // machine is left running and start's output is printed; without it only
 // the command's output reaches stdout (start's chatter goes to stderr) and
-// the exit code is the command's. The machine lock is held throughout, so
-// the sweep of other invocations (sweepEphemeral) never touches a live run.
+// the exit code is the command's. The run holds its machine's owner lock
+// while it lives, so the sweep of other invocations (sweepEphemeral) never
+// touches a live run; the machine lock itself is held only while booting,
+// so stop or delete from elsewhere still work on a running run's machine.
 func (c *cli) runEphemeral(p *parsed) error {
 	r, err := c.buildRecord(p)
 	if err != nil {
@@ -21,16 +24,26 @@ func (c *cli) runEphemeral(p *parsed) error {
 	}
 	detach := p.has("detach")
 	r.Detached = detach
-	unlock, err := c.store.lockMachine(r.Name)
-	if err != nil {
-		return err
+	_ = os.MkdirAll(filepath.Dir(c.store.ownerLockPath(r.Name)), 0o755)
+	release, ok := tryLockFile(c.store.ownerLockPath(r.Name))
+	if !ok {
+		return errorf("config operation failed: create machine: machine '%s' already exists or is being created", r.Name)
 	}
-	defer unlock()
+	defer release()
 	if err := c.insert(r); err != nil {
 		return err
 	}
+	boot := func() error {
+		unlock, err := c.store.lockMachine(r.Name)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		_, err = c.boot(r)
+		return err
+	}
 	if detach {
-		_, err := c.boot(r)
+		err := boot()
 		if err != nil {
 			c.discard(r.Name)
 		}
@@ -50,7 +63,7 @@ func (c *cli) runEphemeral(p *parsed) error {
 	defer c.discard(r.Name)
 	stdout := c.stdout
 	c.stdout = c.stderr
-	_, err = c.boot(r)
+	err = boot()
 	c.stdout = stdout
 	if err != nil {
 		return err
@@ -71,6 +84,9 @@ func (c *cli) runEphemeral(p *parsed) error {
 
 // discard stops and deletes a machine without printing anything.
 func (c *cli) discard(name string) {
+	if unlock, err := c.store.lockMachine(name); err == nil {
+		defer unlock()
+	}
 	dir := c.paths.machineDir(name)
 	_ = guest.Stop(dir)
 	_ = os.RemoveAll(dir)
@@ -82,7 +98,7 @@ func (c *cli) discard(name string) {
 
 // sweepEphemeral removes ephemeral machines whose run is gone: every
 // machine subcommand does this first, silently (§2). A run holds its
-// machine lock while it lives; a detached run's machine is kept while it
+// owner lock while it lives; a detached run's machine is kept while it
 // runs.
 func (c *cli) sweepEphemeral() {
 	d, err := c.store.load()
@@ -93,7 +109,7 @@ func (c *cli) sweepEphemeral() {
 		if !r.Ephemeral {
 			continue
 		}
-		unlock, ok := tryLockFile(c.store.machineLockPath(r.Name))
+		unlock, ok := tryLockFile(c.store.ownerLockPath(r.Name))
 		if !ok {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -124,6 +125,11 @@ func (s *store) lockMachine(name string) (func(), error) {
 func (s *store) machineLockPath(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return filepath.Join(s.dir, "locks", hex.EncodeToString(sum[:8])+".lock")
+}
+
+// ownerLockPath is held by a `machine run` for as long as it lives.
+func (s *store) ownerLockPath(name string) string {
+	return strings.TrimSuffix(s.machineLockPath(name), ".lock") + ".run"
 }
 
 // tryLockFile takes an exclusive flock if nobody holds it.

@@ -27,17 +27,44 @@ import (
 // startTimeout bounds how long Start waits for the agent to report ready.
 const startTimeout = 20 * time.Second
 
-// idMappings decides the guest's user namespace. As root, guest ids
-// 0-65535 are host ids 0-65535, so runuser to any ordinary user works
+// guestIDs is how many ids a guest has when the host can give it a range.
+const guestIDs = 65536
+
+// idMappings decides the guest's user namespace. As root (with ids
+// 0-65535 existing here, which a rootless container may not have), guest
+// ids 0-65535 are host ids 0-65535, so runuser to any ordinary user works
 // while the guest's capabilities still apply only inside its namespaces.
 // Otherwise the caller is the guest's root and the only id there is.
 func idMappings() (uids, gids []syscall.SysProcIDMap, setgroups bool) {
-	if os.Geteuid() == 0 {
-		m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+	if fullRange() {
+		m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: guestIDs}}
 		return m, m, true
 	}
 	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
 		[]syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}, false
+}
+
+// fullRange reports whether the guest can get ids 0-65535: we are root and
+// our own user namespace has those uids and gids.
+func fullRange() bool {
+	return os.Geteuid() == 0 && mapsFromZero("/proc/self/uid_map") && mapsFromZero("/proc/self/gid_map")
+}
+
+// mapsFromZero reports whether an id map has ids 0..guestIDs-1 in one range.
+func mapsFromZero(p string) bool {
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "0" {
+			if n, err := strconv.ParseUint(f[2], 10, 64); err == nil && n >= guestIDs {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // unsupported checks what makes isolation impossible before anything runs.

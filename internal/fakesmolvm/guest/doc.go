@@ -12,11 +12,16 @@ package guest
 // DATADIR/agent.json (the Config), builds the guest, reports "ok" on a pipe
 // and serves DATADIR/agent.sock. It writes DATADIR/agent.pid (host PID),
 // logs to DATADIR/agent-console.log, and exits by itself once agent.pid's
-// link count drops to zero, i.e. when the data dir was removed.
+// link count drops to zero, i.e. when the data dir was removed, or once the
+// process named by $FAKE_SMOLVM_OWNER_PID (OwnerPIDEnv) at Start has ended
+// (a pidfd passed as fd 4). The agent marks every inherited descriptor
+// close-on-exec: guest processes get stdio and nothing else.
 //
-// Users. As root, guest uids/gids 0-65535 are host 0-65535, so the guest's
-// runuser can switch to any user in the guest's /etc/passwd. As any other
-// user the caller is the guest's root and the only id: runuser to another
+// Users. As root (in a user namespace that has ids 0-65535, such as the
+// initial one), guest uids/gids 0-65535 are host 0-65535, so the guest's
+// runuser can switch to any user in the guest's /etc/passwd. Otherwise
+// (another user, or root of a one-id rootless container) the caller is the
+// guest's root and the only id: runuser to another
 // user fails with "runuser: cannot set groups: Operation not permitted", and
 // an image whose user is not root cannot run commands (spawn fails with
 // "Operation not permitted"). Doctor says which.
@@ -46,7 +51,11 @@ package guest
 //
 // Confinement. Guest processes get a reduced capability bounding set (no
 // SYS_ADMIN, MKNOD, SYS_PTRACE, SYS_MODULE, ...), so guest root cannot
-// remount the read-only host directories or create devices; the agent is
+// remount the read-only host directories or create devices. The bounding
+// set is per thread, so one locked OS thread with the reduced set forks
+// every guest process. Host inodes shown in the guest (/dev nodes, the fake
+// binary, /etc/alternatives, /usr) are read-only binds, so the guest's root
+// (a host uid) cannot chmod, chown or touch them either. The agent is
 // non-dumpable, so no guest process can open /proc/1/fd, and it holds no
 // host directory open. cp resolves guest paths inside the guest root with
 // openat2(RESOLVE_NO_MAGICLINKS) and rejects "..".
@@ -57,11 +66,17 @@ package guest
 // env, Config.Env, request env; later wins by key). A single reaper goroutine
 // owns wait4, as PID 1 must reap orphans. Timeouts and a client that hangs
 // up kill the process group. Output of buffered mode is collected and sent
-// as all stdout then all stderr; after the command exits, output is still
-// read for drainGrace while background children hold the pipes. When the
+// as all stdout then all stderr; after the command exits, output is read
+// until EOF, or for drainGrace while background children hold the pipes,
+// and then what the pipe holds is taken without waiting. When the
 // agent dies mid-command, the client reports "agent operation failed: OP:
 // connection to VM lost" where OP is the mode's operation name from §11
 // ("vm exec", "vm exec interactive", "streaming exec", "vm exec background").
+//
+// Images: ImageDir/config.json's user (NAME, UID, or either with :GROUP,
+// looked up in the guest's /etc/passwd and /etc/group) is the default user
+// of every exec; a non-root image user gets its home directory (created,
+// and owned by it if root owned it), as useradd -m would.
 //
 // Init commands (Config.Init) run in Start, after the agent is ready, as
 // buffered `sh -c CMD`; the first failure stops the agent and Start returns

@@ -24,10 +24,10 @@ func doctor() Report {
 	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil {
 		r.Lines = append(r.Lines, fmt.Sprintf("user.max_user_namespaces = %d", v))
 	}
-	if os.Geteuid() == 0 {
+	if fullRange() {
 		r.Lines = append(r.Lines, "running as root: guest uids/gids 0-65535 map to host 0-65535; runuser to any user in the guest's /etc/passwd works")
 	} else {
-		r.Lines = append(r.Lines, fmt.Sprintf("running as uid %d: the guest's root is this user and the only id in the guest; runuser to other users fails", os.Geteuid()))
+		r.Lines = append(r.Lines, fmt.Sprintf("running as uid %d (or as root of a user namespace without ids 0-65535): the guest's root is this user and the only id in the guest; runuser to other users fails", os.Geteuid()))
 	}
 	r.Lines = append(r.Lines,
 		"namespaces per guest: user, mount, pid, uts, ipc, and net unless --net",

@@ -156,16 +156,52 @@ func lookPath(name, path string) (string, error) {
 	return "", unix.ENOENT
 }
 
+// imageUser resolves an image config's user as OCI images give it: NAME,
+// UID, or either followed by ":GROUP" (a group name or GID).
+func imageUser(spec string) (*user, error) {
+	name, group, hasGroup := strings.Cut(spec, ":")
+	u := &user{name: "root", home: "/root"}
+	if name != "" && name != "root" && name != "0" {
+		var err error
+		if u, err = lookupUser(name); err != nil {
+			return nil, unix.ENOENT
+		}
+	}
+	if hasGroup && group != "" {
+		gid, err := lookupGroup(group)
+		if err != nil {
+			return nil, unix.ENOENT
+		}
+		u.gid, u.groups = gid, nil
+	}
+	return u, nil
+}
+
+// lookupGroup reads a group name or GID from the guest's /etc/group.
+func lookupGroup(g string) (int, error) {
+	if gid, err := strconv.Atoi(g); err == nil && gid >= 0 {
+		return gid, nil
+	}
+	raw, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 3 && f[0] == g {
+			return strconv.Atoi(f[2])
+		}
+	}
+	return 0, errors.New("no such group")
+}
+
 // execContext works out the user, environment and working directory of a
 // guest command: §11.2's base environment, the image's, the record's, then
 // exec's -e.
 func (a *agent) execContext(req *ExecRequest) (*user, []string, string, error) {
-	u := &user{name: "root", home: "/root"}
-	if a.image.User != "" && a.image.User != "root" && a.image.User != "0" {
-		var err error
-		if u, err = lookupUser(a.image.User); err != nil {
-			return nil, nil, "", unix.ENOENT
-		}
+	u, err := imageUser(a.image.User)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	home := u.home
 	if u.uid == 0 {

@@ -73,3 +73,32 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("Doctor lines %q", r.Lines)
 	}
 }
+
+func TestImageUserForms(t *testing.T) {
+	for _, tc := range []struct {
+		spec, want, reason string
+	}{
+		{"", "0 0", "no user: root"},
+		{"app", "1000 1000", "a name from the image's passwd"},
+		{"1000", "1000 1000", "a uid"},
+		{"app:wheel", "1000 10", "name:group-name"},
+		{"1000:10", "1000 10", "uid:gid"},
+		{"4242", "4242 4242", "a uid without a passwd entry"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			img := imageWithUser(t)
+			write(t, filepath.Join(img, "rootfs/etc/group"), "root:x:0:root\napp:x:1000:\nwheel:x:10:\n")
+			write(t, filepath.Join(img, "config.json"), `{"user":"`+tc.spec+`"}`)
+			d := startMachine(t, Config{ImageDir: img})
+			if r := sh(t, d, "echo $(id -u) $(id -g)"); r.stdout != tc.want+"\n" {
+				t.Errorf("%s: got %+v, want %q", tc.reason, r, tc.want)
+			}
+		})
+	}
+	img := imageWithUser(t)
+	write(t, filepath.Join(img, "config.json"), `{"user":"ghost"}`)
+	d := startMachine(t, Config{ImageDir: img})
+	if r := sh(t, d, "true"); r.err == nil || r.err.Error() != "agent operation failed: vm exec: failed to spawn command: No such file or directory (os error 2)" {
+		t.Errorf("unknown image user: %+v", r)
+	}
+}
