@@ -67,6 +67,11 @@ type Options struct {
 	// prefixed by "MODEL/"), with the reason shown in the summary.
 	Skip map[string]string
 
+	// LaunchArgs are extra `bottle up` arguments for every machine the
+	// scripts launch, e.g. to give a real bare guest runuser:
+	// {"--net", "--create-flag=--init", "--create-flag=apk add runuser"}.
+	LaunchArgs []string
+
 	// Setup, if set, runs after the suite's own setup of each script.
 	Setup func(*testscript.Env) error
 
@@ -228,8 +233,8 @@ func (c *config) params(m Model, files []string) testscript.Params {
 }
 
 const (
-	keyModel  = "conformance.model"
-	keySmolvm = "conformance.smolvm"
+	keyModel      = "conformance.model"
+	keyLaunchArgs = "conformance.launchargs"
 )
 
 func (c *config) setup(m Model, env *testscript.Env) error {
@@ -278,6 +283,7 @@ func (c *config) setup(m Model, env *testscript.Env) error {
 	env.Setenv("IMAGE", m.Image)
 	env.Setenv("AGENT_IMAGE", m.AgentImage)
 	env.Values[keyModel] = m
+	env.Values[keyLaunchArgs] = c.opts.LaunchArgs
 	if c.opts.Setup != nil {
 		return c.opts.Setup(env)
 	}
@@ -365,6 +371,9 @@ func cmdLaunch(ts *testscript.TestScript, neg bool, args []string) {
 	up := []string{"up", "--name", name}
 	if m, ok := ts.Value(keyModel).(Model); ok && m.Image != "" {
 		up = append(up, "--image", m.Image)
+	}
+	if extra, ok := ts.Value(keyLaunchArgs).([]string); ok {
+		up = append(up, extra...)
 	}
 	up = append(up, args[1:]...)
 	if err := ts.Exec("bottle", up...); err != nil {
