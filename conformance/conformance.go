@@ -273,6 +273,9 @@ func (c *config) setup(m Model, env *testscript.Env) error {
 		}
 		env.Setenv("PATH", bin+string(os.PathListSeparator)+env.Getenv("PATH"))
 		env.Setenv("SMOLVM", c.smolvm)
+		// bottle runs in-process from the test binary: under -race, no
+		// one-second pause at each exit.
+		env.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
 	run, err := runID(m)
 	if err != nil {

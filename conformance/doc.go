@@ -41,8 +41,8 @@
 // [fake] and [real] say which kind of smolvm runs; [bare] and [image] name
 // the model; [faults] (smolvm honours $FAKE_SMOLVM_SCENARIO), [log] (smolvm
 // fake log shows every argv) and [agent-image] are capabilities.
-// Options.Conditions sets more, or overrides these; a condition nobody
-// defines fails the script.
+// Options.Conditions sets more, or overrides faults and log; a condition
+// nobody defines fails the script.
 //
 // # Summary
 //
