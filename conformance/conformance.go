@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -70,6 +71,7 @@ type Options struct {
 	// LaunchArgs are extra `bottle up` arguments for every machine the
 	// scripts launch, e.g. to give a real bare guest runuser:
 	// {"--net", "--create-flag=--init", "--create-flag=apk add runuser"}.
+	// Nil means $CONFORMANCE_LAUNCH_ARGS, a JSON array of strings.
 	LaunchArgs []string
 
 	// Setup, if set, runs after the suite's own setup of each script.
@@ -181,6 +183,13 @@ func resolve(t *testing.T, opts Options) (*config, error) {
 		}
 		if c.smolvm, err = filepath.Abs(path); err != nil {
 			return nil, err
+		}
+	}
+	if c.opts.LaunchArgs == nil {
+		if v := os.Getenv("CONFORMANCE_LAUNCH_ARGS"); v != "" {
+			if err := json.Unmarshal([]byte(v), &c.opts.LaunchArgs); err != nil {
+				return nil, fmt.Errorf("$CONFORMANCE_LAUNCH_ARGS: want a JSON array of strings: %v", err)
+			}
 		}
 	}
 	image := opts.Image
