@@ -1,10 +1,8 @@
 package fakesmolvm
 
 import (
-	"io"
 	"os"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/term"
 
@@ -133,49 +131,24 @@ func (c *cli) shell(p *parsed) error {
 }
 
 // runGuest runs req and turns its outcome into the invocation's result.
+// A guest that reads stdin gets the invocation's stdin as is; the recorder
+// counts the bytes forwarded, except from a terminal (stdin_tty instead).
 func (c *cli) runGuest(dir string, req guest.ExecRequest) error {
-	stdin := c.stdin
-	if req.Mode == guest.Interactive || req.Mode == guest.TTY {
-		stdin = c.forwardedStdin()
+	stdio := guest.Stdio{Stdout: c.stdout, Stderr: c.stderr}
+	switch req.Mode {
+	case guest.Interactive, guest.TTY:
+		stdio.Stdin = c.stdin
+		if c.stdin != nil && term.IsTerminal(int(c.stdin.Fd())) {
+			c.stdinTTY = true
+		} else {
+			stdio.StdinCount = &c.stdinBytes
+		}
 	}
-	code, err := guest.Exec(dir, req, guest.Stdio{Stdin: stdin, Stdout: c.stdout, Stderr: c.stderr})
+	code, err := guest.Exec(dir, req, stdio)
 	if err != nil {
 		return &runtimeError{err.Error()}
 	}
 	return exitCode(code)
-}
-
-// forwardedStdin is the stdin handed to a guest that reads it. A terminal is
-// passed as is (the guest reads its size); anything else goes through a pipe
-// so the recorder can count the bytes.
-func (c *cli) forwardedStdin() *os.File {
-	if c.stdin == nil {
-		return nil
-	}
-	if term.IsTerminal(int(c.stdin.Fd())) {
-		c.stdinTTY = true
-		return c.stdin
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return c.stdin
-	}
-	go func() {
-		_, _ = io.Copy(countWriter{pw, &c.stdinBytes}, c.stdin)
-		pw.Close()
-	}()
-	return pr
-}
-
-type countWriter struct {
-	w io.Writer
-	n *int64
-}
-
-func (cw countWriter) Write(b []byte) (int, error) {
-	n, err := cw.w.Write(b)
-	atomic.AddInt64(cw.n, int64(n))
-	return n, err
 }
 
 // cp implements `machine cp` (§13).

@@ -363,7 +363,7 @@ func (c *cli) readLine() string {
 			break
 		}
 	}
-	c.stdinBytes += int64(len(line))
+	c.stdinBytes.Add(int64(len(line)))
 	return string(line)
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
@@ -56,10 +57,10 @@ type cli struct {
 	store *store
 
 	// Filled while running, for the recorder and the fault rules.
-	command    string // canonical machine subcommand
-	machine    string // the machine the invocation is about
-	noRecord   bool   // fake admin commands are not recorded
-	stdinBytes int64
+	command    string       // canonical machine subcommand
+	machine    string       // the machine the invocation is about
+	noRecord   bool         // fake admin commands are not recorded
+	stdinBytes atomic.Int64 // forwarded to the guest or read by a prompt
 	stdinTTY   bool
 	fault      *rule
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -45,7 +44,7 @@ func (c *cli) record(start time.Time, code int, hung bool) {
 		Argv:       append([]string{c.prog}, c.args...),
 		EnvKeys:    keys,
 		Cwd:        c.cwd,
-		StdinBytes: atomic.LoadInt64(&c.stdinBytes),
+		StdinBytes: c.stdinBytes.Load(),
 		StdinTTY:   c.stdinTTY,
 		Exit:       code,
 		Hung:       hung,

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -402,6 +403,15 @@ func execClient(dataDir string, req ExecRequest, stdio Stdio) (int, error) {
 
 	done := make(chan struct{})
 	defer close(done)
+	// The stdin pump must be gone when Exec returns, or a long-lived caller
+	// would keep a goroutine that eats its stdin. Deferred before c.Close
+	// runs, so a pump blocked on the socket is freed first.
+	var pump *stdinPump
+	defer func() {
+		if pump != nil {
+			pump.stop(c)
+		}
+	}()
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
 		typ, p, err := readFrame(br)
@@ -420,8 +430,10 @@ func execClient(dataDir string, req ExecRequest, stdio Stdio) (int, error) {
 					forwardResizes(fw, stdio.Stdin, done)
 				}
 			}
-			if req.Mode == Interactive || req.Mode == TTY {
-				go pumpStdin(fw, stdio.Stdin)
+			if (req.Mode == Interactive || req.Mode == TTY) && pump == nil {
+				if pump, err = startStdinPump(fw, stdio.Stdin, stdio.StdinCount); err != nil {
+					return 0, fmt.Errorf("agent operation failed: vm exec interactive: %w", err)
+				}
 			}
 		case frameStdout:
 			stdio.Stdout.Write(p)
@@ -439,22 +451,76 @@ func execClient(dataDir string, req ExecRequest, stdio Stdio) (int, error) {
 	}
 }
 
-func pumpStdin(fw *frameWriter, in *os.File) {
+// stdinPump forwards the caller's stdin to the guest until EOF or stop.
+// It reads with poll(2) and a cancel pipe: a read(2) blocked on a terminal
+// or a pipe is not woken by closing the file, and setting O_NONBLOCK on
+// the caller's stdin would change it for every process that shares it.
+type stdinPump struct {
+	cancel [2]int // stop writes to cancel[1]; the pump polls cancel[0]
+	done   chan struct{}
+}
+
+func startStdinPump(fw *frameWriter, in *os.File, count *atomic.Int64) (*stdinPump, error) {
+	p := &stdinPump{done: make(chan struct{})}
+	if err := unix.Pipe2(p.cancel[:], unix.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	fd := -1
 	if in != nil {
-		buf := make([]byte, 4096)
-		for {
-			n, err := in.Read(buf)
-			if n > 0 {
-				if fw.write(frameStdin, buf[:n]) != nil {
-					return
-				}
-			}
-			if err != nil {
-				break
-			}
+		fd = int(in.Fd())
+	}
+	go func() {
+		defer close(p.done)
+		if !p.forward(fw, fd, count) {
+			return
+		}
+		fw.write(frameStdinEOF, nil)
+	}()
+	return p, nil
+}
+
+// forward copies fd to the guest; false means stop: canceled or the
+// connection is gone.
+func (p *stdinPump) forward(fw *frameWriter, fd int, count *atomic.Int64) bool {
+	if fd < 0 {
+		return true
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(p.cancel[0]), Events: unix.POLLIN}}
+		_, err := unix.Poll(fds, -1)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return true // stdin cannot be watched: it ends here
+		case fds[1].Revents != 0:
+			return false
+		}
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if n <= 0 {
+			return true // EOF, or an error that ends stdin all the same
+		}
+		if fw.write(frameStdin, buf[:n]) != nil {
+			return false
+		}
+		if count != nil {
+			count.Add(int64(n))
 		}
 	}
-	fw.write(frameStdinEOF, nil)
+}
+
+// stop ends the pump and waits for it. c is closed first so that a pump
+// blocked writing to the agent returns too.
+func (p *stdinPump) stop(c io.Closer) {
+	unix.Write(p.cancel[1], []byte{0})
+	c.Close()
+	<-p.done
+	unix.Close(p.cancel[0])
+	unix.Close(p.cancel[1])
 }
 
 func sendSize(fw *frameWriter, f *os.File) {

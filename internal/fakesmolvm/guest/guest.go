@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -101,6 +102,9 @@ type Stdio struct {
 	Stdin  *os.File
 	Stdout io.Writer
 	Stderr io.Writer
+	// StdinCount, when set, counts the stdin bytes forwarded to the guest
+	// (modes that forward stdin: Interactive, TTY).
+	StdinCount *atomic.Int64
 }
 
 // Exec runs req in the guest through the agent and returns the guest

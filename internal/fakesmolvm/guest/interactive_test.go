@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -279,5 +280,39 @@ func TestTTYRestoresTerminal(t *testing.T) {
 			}
 			waitFor(t, "guest command to end", func() bool { return countProcs(t, d, "sleep") == 0 })
 		})
+	}
+}
+
+// TestExecLeavesStdinUnread: once an -i or -t Exec returns, nothing of it
+// reads the caller's stdin any more, so a long-lived caller keeps what
+// arrives later. A pump left blocked in read(2) would take "later".
+func TestExecLeavesStdinUnread(t *testing.T) {
+	d := startMachine(t, Config{})
+	for _, mode := range []Mode{Interactive, TTY} {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var count atomic.Int64
+		if _, err := pw.WriteString("first\n"); err != nil {
+			t.Fatal(err)
+		}
+		var o bytes.Buffer
+		code, err := Exec(d, ExecRequest{Argv: []string{"sh", "-c", "read l; echo got $l"}, Mode: mode, Timeout: 20 * time.Second}, Stdio{Stdin: pr, Stdout: &o, Stderr: &o, StdinCount: &count})
+		if err != nil || code != 0 || !strings.Contains(o.String(), "got first") {
+			t.Fatalf("mode %d: code=%d err=%v out=%q", mode, code, err, o.String())
+		}
+		if n := count.Load(); n != int64(len("first\n")) {
+			t.Errorf("mode %d: StdinCount %d, want %d", mode, n, len("first\n"))
+		}
+		if _, err := pw.WriteString("later"); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		rest, err := io.ReadAll(pr)
+		pr.Close()
+		if err != nil || string(rest) != "later" {
+			t.Fatalf("mode %d: after Exec the caller read %q (%v), want %q", mode, rest, err, "later")
+		}
 	}
 }
