@@ -60,6 +60,8 @@ type rule struct {
 	KillMachine        bool    `json:"kill_machine"`
 	StopMachine        bool    `json:"stop_machine"`
 	NoResizeForwarding bool    `json:"no_resize_forwarding"`
+
+	argv *regexp.Regexp // Argv, compiled by loadScenario
 }
 
 func loadScenario(path string) (*scenario, error) {
@@ -71,9 +73,10 @@ func loadScenario(path string) (*scenario, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: %w", path, err)
 	}
-	for i, r := range s.Rules {
+	for i := range s.Rules {
+		r := &s.Rules[i]
 		if r.Argv != "" {
-			if _, err := regexp.Compile(r.Argv); err != nil {
+			if r.argv, err = regexp.Compile(r.Argv); err != nil {
 				return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: argv: %w", path, i+1, err)
 			}
 		}
@@ -93,7 +96,7 @@ func (r *rule) matches(command, machine, argv string) bool {
 	if r.Machine != nil && *r.Machine != machine {
 		return false
 	}
-	if r.Argv != "" && !regexp.MustCompile(r.Argv).MatchString(argv) {
+	if r.argv != nil && !r.argv.MatchString(argv) {
 		return false
 	}
 	return true
