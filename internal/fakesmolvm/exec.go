@@ -20,10 +20,7 @@ func (c *cli) requireRunning(name string, named bool) (string, error) {
 		if !named {
 			return "", errorf("agent operation failed: connect: machine '%s' not found", name)
 		}
-		if err := validateName(name); err != nil {
-			return "", errorf("config operation failed: validate machine name: %v", err)
-		}
-		return "", errorf("vm not found: %s", name)
+		return "", namedNotFound(name)
 	}
 	if state, _ := c.displayState(r); state != "running" {
 		if named {
@@ -97,10 +94,7 @@ func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
 
 // exec implements `machine exec` (§11).
 func (c *cli) exec(p *parsed) error {
-	name, named := p.get("name")
-	if !named {
-		name = "default"
-	}
+	name, named := machineName(p)
 	dir, err := c.requireRunning(name, named)
 	if err != nil {
 		return err
@@ -114,10 +108,7 @@ func (c *cli) exec(p *parsed) error {
 
 // shell implements `machine shell` (§12): exec -it -- /bin/sh.
 func (c *cli) shell(p *parsed) error {
-	name, named := p.get("name")
-	if !named {
-		name = "default"
-	}
+	name, named := machineName(p)
 	dir, err := c.requireRunning(name, named)
 	if err != nil {
 		return err

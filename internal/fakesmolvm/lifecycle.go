@@ -33,6 +33,47 @@ func (c *cli) setState(name, state string, pid int) error {
 	})
 }
 
+// machineName is --name, or "default" when it is omitted.
+func machineName(p *parsed) (name string, named bool) {
+	if name, named = p.get("name"); !named {
+		name = "default"
+	}
+	return name, named
+}
+
+// lockedRecord takes name's machine lock and reads its record (nil when
+// there is none). The caller releases the lock.
+func (c *cli) lockedRecord(name string) (*record, func(), error) {
+	unlock, err := c.store.lockMachine(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := c.store.get(name)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return r, unlock, nil
+}
+
+// namedNotFound is the error for a --name without a record: an invalid name
+// is reported as such.
+func namedNotFound(name string) error {
+	if err := validateName(name); err != nil {
+		return errorf("config operation failed: validate machine name: %v", err)
+	}
+	return errorf("vm not found: %s", name)
+}
+
+// tidyDead quietly records as stopped a machine whose record says running
+// though its agent is gone.
+func (c *cli) tidyDead(r *record) {
+	if r.State == "running" {
+		_ = guest.Stop(c.paths.machineDir(r.Name))
+		_ = c.setState(r.Name, "stopped", 0)
+	}
+}
+
 // guestConfig is what the agent needs to run the machine's guest.
 func (c *cli) guestConfig(r *record) guest.Config {
 	var mounts []guest.Mount
@@ -52,19 +93,12 @@ func (c *cli) guestConfig(r *record) guest.Config {
 
 // start implements `machine start` (§6).
 func (c *cli) start(p *parsed) error {
-	name, named := p.get("name")
-	if !named {
-		name = "default"
-	}
-	unlock, err := c.store.lockMachine(name)
+	name, named := machineName(p)
+	r, unlock, err := c.lockedRecord(name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	r, err := c.store.get(name)
-	if err != nil {
-		return err
-	}
 	if r == nil {
 		if named {
 			return errorf("vm not found: %s", name)
@@ -240,36 +274,23 @@ func (c *cli) runWorkload(r *record, dataDir string) {
 
 // stop implements `machine stop` (§7).
 func (c *cli) stop(p *parsed) error {
-	name, named := p.get("name")
-	if !named {
-		name = "default"
-	}
-	unlock, err := c.store.lockMachine(name)
+	name, named := machineName(p)
+	r, unlock, err := c.lockedRecord(name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	r, err := c.store.get(name)
-	if err != nil {
-		return err
-	}
 	if r == nil {
 		if !named {
 			c.out("Stopping machine 'default'...")
 			c.out("Machine 'default' stopped")
 			return nil
 		}
-		if err := validateName(name); err != nil {
-			return errorf("config operation failed: validate machine name: %v", err)
-		}
-		return errorf("vm not found: %s", name)
+		return namedNotFound(name)
 	}
 	state, _ := c.displayState(r)
 	if state != "running" {
-		if r.State == "running" { // the agent died: tidy up quietly
-			_ = guest.Stop(c.paths.machineDir(name))
-			_ = c.setState(name, "stopped", 0)
-		}
+		c.tidyDead(r)
 		c.out("Machine '%s' is not running (state: %s)", name, state)
 		return nil
 	}
@@ -292,15 +313,11 @@ func (c *cli) halt(name string) error {
 // delete implements `machine delete` (§8).
 func (c *cli) delete(p *parsed) error {
 	name, _ := p.get("name")
-	unlock, err := c.store.lockMachine(name)
+	r, unlock, err := c.lockedRecord(name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	r, err := c.store.get(name)
-	if err != nil {
-		return err
-	}
 	if r == nil {
 		return errorf("vm not found: %s", name)
 	}
@@ -309,9 +326,8 @@ func (c *cli) delete(p *parsed) error {
 		if err := c.halt(name); err != nil {
 			return err
 		}
-	} else if r.State == "running" {
-		_ = guest.Stop(c.paths.machineDir(name))
-		_ = c.setState(name, "stopped", 0)
+	} else {
+		c.tidyDead(r)
 	}
 	if !p.has("force") && !p.has("cascade") {
 		fmt.Fprintf(c.stderr, "Delete machine '%s'? [y/N] ", name)

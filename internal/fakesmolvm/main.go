@@ -242,8 +242,6 @@ func (c *cli) targetMachine(canon string, p *parsed) string {
 		}
 		return generatedName()
 	}
-	if n, ok := p.get("name"); ok {
-		return n
-	}
-	return "default"
+	n, _ := machineName(p)
+	return n
 }

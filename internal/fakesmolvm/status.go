@@ -9,10 +9,7 @@ import (
 
 // status implements `machine status` (§9).
 func (c *cli) status(p *parsed) error {
-	name, named := p.get("name")
-	if !named {
-		name = "default"
-	}
+	name, named := machineName(p)
 	r, err := c.store.get(name)
 	if err != nil {
 		return err
@@ -27,10 +24,7 @@ func (c *cli) status(p *parsed) error {
 	}
 	if r == nil {
 		if named {
-			if err := validateName(name); err != nil {
-				return errorf("config operation failed: validate machine name: %v", err)
-			}
-			return errorf("vm not found: %s", name)
+			return namedNotFound(name)
 		}
 		c.out("Machine 'default': not running")
 		return nil

@@ -198,37 +198,7 @@ func startAgent(cfg Config) (int, error) {
 		return 0, fmt.Errorf("%w: guest setup failed: %s (the host must allow mounts inside user namespaces)", ErrUnsupported, msg)
 	}
 	os.WriteFile(filepath.Join(dataDir, fileReady), nil, 0o644)
-	pid := cmd.Process.Pid
-	if err := runInit(dataDir, cfg.Init); err != nil {
-		stopAgent(dataDir)
-		return 0, err
-	}
-	return pid, nil
-}
-
-// runInit runs the init commands as smolvm's first start does (§6).
-func runInit(dataDir string, cmds []string) error {
-	for i, c := range cmds {
-		var out, errb strings.Builder
-		code, err := execClient(dataDir, ExecRequest{Argv: []string{"sh", "-c", c}}, Stdio{Stdout: &out, Stderr: &errb})
-		if err != nil {
-			return fmt.Errorf("agent operation failed: init: init[%d]: %s", i, strings.TrimPrefix(err.Error(), "agent operation failed: "))
-		}
-		if code != 0 {
-			o, e := strings.TrimSpace(out.String()), strings.TrimSpace(errb.String())
-			msg := fmt.Sprintf("agent operation failed: init: init[%d] failed (exit %d)", i, code)
-			switch {
-			case o != "" && e != "":
-				msg += ": " + e + "; stdout: " + o
-			case e != "":
-				msg += ": " + e
-			case o != "":
-				msg += ": " + o
-			}
-			return errors.New(msg)
-		}
-	}
-	return nil
+	return cmd.Process.Pid, nil
 }
 
 // agentPIDs lists the host PIDs of agents whose data dir satisfies match,

@@ -78,6 +78,4 @@ package guest
 // of every exec; a non-root image user gets its home directory (created,
 // and owned by it if root owned it), as useradd -m would.
 //
-// Init commands (Config.Init) run in Start, after the agent is ready, as
-// buffered `sh -c CMD`; the first failure stops the agent and Start returns
-// smolvm's "agent operation failed: init: init[I] failed (exit C): ..." error.
+// Init commands are the CLI's: it runs them through Exec after Start.

@@ -31,7 +31,6 @@ type Config struct {
 	Env      []string // record env from create -e, "K=V", in order
 	Workdir  string   // record workdir from create -w ("" = image's, else /)
 	Network  bool     // --net: share the host network; otherwise a private net namespace with lo only
-	Init     []string // init commands, run with sh -c on the first start only (the CLI tracks "first")
 	// Mounts are create's -v volumes (smolvm-cli.md §16: HOST appears at
 	// GUEST), validated by the CLI: Host is an existing absolute directory,
 	// canonicalised; Guest is absolute; no two share a Guest.
