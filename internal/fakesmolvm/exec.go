@@ -93,31 +93,25 @@ func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
 }
 
 // exec implements `machine exec` (§11).
-func (c *cli) exec(p *parsed) error {
-	name, named := machineName(p)
-	dir, err := c.requireRunning(name, named)
-	if err != nil {
-		return err
-	}
-	req, err := c.execRequest(p, p.args)
-	if err != nil {
-		return err
-	}
-	return c.runGuest(dir, req)
-}
+func (c *cli) exec(p *parsed) error { return c.execIn(p, p.args, false) }
 
 // shell implements `machine shell` (§12): exec -it -- /bin/sh.
-func (c *cli) shell(p *parsed) error {
+func (c *cli) shell(p *parsed) error { return c.execIn(p, []string{"/bin/sh"}, true) }
+
+// execIn runs argv in the running machine --name (default "default").
+func (c *cli) execIn(p *parsed, argv []string, tty bool) error {
 	name, named := machineName(p)
 	dir, err := c.requireRunning(name, named)
 	if err != nil {
 		return err
 	}
-	req, err := c.execRequest(p, []string{"/bin/sh"})
+	req, err := c.execRequest(p, argv)
 	if err != nil {
 		return err
 	}
-	req.Mode = guest.TTY
+	if tty {
+		req.Mode = guest.TTY
+	}
 	return c.runGuest(dir, req)
 }
 
