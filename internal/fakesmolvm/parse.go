@@ -317,8 +317,17 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 	noValue := func(f *flagSpec) error {
 		return &clapError{msg: fmt.Sprintf("a value is required for '%s' but none was supplied", f.display())}
 	}
+	i := 0
+	// nextValue takes the word after flag f as its value.
+	nextValue := func(f *flagSpec) (string, error) {
+		if i+1 >= len(argv) || looksLikeFlag(argv[i+1]) {
+			return "", noValue(f)
+		}
+		i++
+		return argv[i], nil
+	}
 	trailing := false // every remaining word is positional
-	for i := 0; i < len(argv); i++ {
+	for ; i < len(argv); i++ {
 		a := argv[i]
 		switch {
 		case trailing:
@@ -355,11 +364,10 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 				continue
 			}
 			if !hasEq {
-				if i+1 >= len(argv) || looksLikeFlag(argv[i+1]) {
-					return nil, noValue(f)
+				var err error
+				if val, err = nextValue(f); err != nil {
+					return nil, err
 				}
-				i++
-				val = argv[i]
 			}
 			if err := set(f, val); err != nil {
 				return nil, err
@@ -386,11 +394,10 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 				if strings.HasPrefix(val, "=") {
 					val = val[1:]
 				} else if val == "" {
-					if i+1 >= len(argv) || looksLikeFlag(argv[i+1]) {
-						return nil, noValue(f)
+					var err error
+					if val, err = nextValue(f); err != nil {
+						return nil, err
 					}
-					i++
-					val = argv[i]
 				}
 				if err := set(f, val); err != nil {
 					return nil, err
