@@ -13,6 +13,17 @@ const (
 
 var nameFlag = flagSpec{long: "name", short: 'n', value: "NAME", help: "Machine name [default: default]"}
 
+// Flags that create, run and exec share.
+var (
+	workdirFlag     = flagSpec{long: "workdir", short: 'w', value: "DIR", help: "Working directory"}
+	envFlag         = flagSpec{long: "env", short: 'e', value: "KEY=VALUE", repeat: true, help: "Environment variable"}
+	secretEnvFlag   = flagSpec{long: "secret-env", value: "GUEST=HOSTVAR", repeat: true}
+	secretFileFlag  = flagSpec{long: "secret-file", value: "GUEST=PATH", repeat: true}
+	timeoutFlag     = flagSpec{long: "timeout", value: "DURATION", check: checkTimeout, help: "Kill the command after DURATION"}
+	interactiveFlag = flagSpec{long: "interactive", short: 'i', help: "Forward stdin"}
+	ttyFlag         = flagSpec{long: "tty", short: 't', help: "Allocate a PTY"}
+)
+
 // createFlags are shared by create and run.
 func createFlags() []flagSpec {
 	return []flagSpec{
@@ -24,8 +35,8 @@ func createFlags() []flagSpec {
 		{long: "image", short: 'I', value: "IMAGE", check: checkImage, help: "Image (fake-smolvm: a directory in the local image store)"},
 		{long: "volume", short: 'v', value: "HOST:GUEST[:ro|:rw]", repeat: true, help: "Mount a host directory"},
 		{long: "port", short: 'p', value: "HOST:GUEST", repeat: true, check: checkPort, help: "Forward a host port"},
-		{long: "env", short: 'e', value: "KEY=VALUE", repeat: true, help: "Environment variable"},
-		{long: "workdir", short: 'w', value: "DIR", help: "Working directory"},
+		envFlag,
+		workdirFlag,
 		{long: "init", value: "COMMAND", repeat: true, help: "Command run with sh -c on the first start"},
 		{long: "label", value: "KEY=VALUE", repeat: true, help: "Label"},
 		{long: "net", help: "Enable networking"},
@@ -47,8 +58,8 @@ func createFlags() []flagSpec {
 		{long: "cuda"},
 		{long: "auto-graph"},
 		{long: "docker-socket"},
-		{long: "secret-env", value: "GUEST=HOSTVAR", repeat: true},
-		{long: "secret-file", value: "GUEST=PATH", repeat: true},
+		secretEnvFlag,
+		secretFileFlag,
 		{long: "max-image-size", value: "SIZE"},
 	}
 }
@@ -69,9 +80,9 @@ var specCreate = &cmdSpec{
 var specRun = func() *cmdSpec {
 	flags := createFlags()
 	flags = append(flags,
-		flagSpec{long: "interactive", short: 'i', help: "Forward stdin"},
-		flagSpec{long: "tty", short: 't', help: "Allocate a PTY"},
-		flagSpec{long: "timeout", value: "DURATION", check: checkTimeout, help: "Kill the command after DURATION"},
+		interactiveFlag,
+		ttyFlag,
+		timeoutFlag,
 		flagSpec{long: "detach", short: 'd', help: "Leave the machine running"},
 	)
 	return &cmdSpec{
@@ -140,13 +151,13 @@ var specExec = &cmdSpec{
 	usage: "smolvm machine exec [OPTIONS] <COMMAND>...",
 	flags: []flagSpec{
 		{long: "name", value: "NAME", help: "Machine name [default: default]"},
-		{long: "workdir", short: 'w', value: "DIR", help: "Working directory"},
-		{long: "env", short: 'e', value: "KEY=VALUE", repeat: true, help: "Environment variable"},
-		{long: "secret-env", value: "GUEST=HOSTVAR", repeat: true},
-		{long: "secret-file", value: "GUEST=PATH", repeat: true},
-		{long: "timeout", value: "DURATION", check: checkTimeout, help: "Kill the command after DURATION"},
-		{long: "interactive", short: 'i', help: "Forward stdin"},
-		{long: "tty", short: 't', help: "Allocate a PTY"},
+		workdirFlag,
+		envFlag,
+		secretEnvFlag,
+		secretFileFlag,
+		timeoutFlag,
+		interactiveFlag,
+		ttyFlag,
 		{long: "stream", help: "Stream output live"},
 		{long: "detach", short: 'd', help: "Run in the background"},
 	},
