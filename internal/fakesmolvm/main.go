@@ -193,31 +193,15 @@ func (c *cli) machineCmd(args []string) error {
 	if err := c.applyFaults(); err != nil {
 		return err
 	}
-	switch canon {
-	case "create":
-		return c.create(p)
-	case "start":
-		return c.start(p)
-	case "stop":
-		return c.stop(p)
-	case "delete":
-		return c.delete(p)
-	case "status":
-		return c.status(p)
-	case "ls":
-		return c.ls(p)
-	case "exec":
-		return c.exec(p)
-	case "shell":
-		return c.shell(p)
-	case "cp":
-		return c.cp(p)
-	case "data-dir":
-		return c.dataDir(p)
-	case "run":
-		return c.runEphemeral(p)
-	}
-	return errorf("'smolvm machine %s' is not supported by fake-smolvm", a)
+	return machineHandlers[canon](c, p)
+}
+
+// machineHandlers run each canonical machine subcommand the fake emulates.
+var machineHandlers = map[string]func(*cli, *parsed) error{
+	"create": (*cli).create, "start": (*cli).start, "stop": (*cli).stop,
+	"delete": (*cli).delete, "status": (*cli).status, "ls": (*cli).ls,
+	"exec": (*cli).exec, "shell": (*cli).shell, "cp": (*cli).cp,
+	"data-dir": (*cli).dataDir, "run": (*cli).runEphemeral,
 }
 
 // targetMachine is the machine an invocation is about, for the recorder and

@@ -248,3 +248,16 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestEveryCommandRuns: each subcommand and alias the fake emulates has a
+// spec and a handler, so dispatch never reaches a nil one.
+func TestEveryCommandRuns(t *testing.T) {
+	for alias, canon := range machineCommands {
+		if canon == "" {
+			continue
+		}
+		if specs[canon] == nil || machineHandlers[canon] == nil {
+			t.Errorf("machine %s (%s): spec %v, handler %v", alias, canon, specs[canon] != nil, machineHandlers[canon] != nil)
+		}
+	}
+}
