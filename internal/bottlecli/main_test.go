@@ -84,3 +84,26 @@ func TestCommandsHaveHelp(t *testing.T) {
 		})
 	}
 }
+
+func TestParseOwner(t *testing.T) {
+	tests := []struct {
+		name, reason, in string
+		want             bottle.Owner
+		wantErr          bool
+	}{
+		{"node", "id -u; id -g print one number per line", "1000\n1000\n", bottle.Owner{UID: 1000, GID: 1000}, false},
+		{"differ", "uid and gid are kept apart, in order", "1000\n100\n", bottle.Owner{UID: 1000, GID: 100}, false},
+		{"one", "a missing gid is an error, not root", "1000\n", bottle.Owner{}, true},
+		{"name", "a name is not a number", "node\nnode\n", bottle.Owner{}, true},
+		{"too-big", "uids are 32-bit", "4294967296\n0\n", bottle.Owner{}, true},
+		{"extra", "extra output is refused rather than guessed at", "1000\n1000\n1000\n", bottle.Owner{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseOwner(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("%s: parseOwner(%q) = %+v, %v; want %+v, error %v", tc.reason, tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
