@@ -20,7 +20,8 @@ the agent user's home in the guest, run the agent there with AGENT_ARGS and
 the prompt (claude: --append-system-prompt-file PATH; codex: "Read PATH and
 follow the instructions in it."), then stop and delete the machine (unless
 --keep), also after Ctrl-C or a failure. bottle exits with the agent's exit
-code.
+code; interrupted before the agent runs (e.g. Ctrl-C while the machine
+starts), it exits 130 (143 for SIGTERM) after the teardown.
 
 When stdin is a terminal the agent gets a guest terminal that follows this
 window's size (see 'bottle pty-resize -h'; BOTTLE_RESIZE=exec for a smolvm
@@ -106,7 +107,7 @@ func dashDashBefore(args []string, n int) bool {
 func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string) (int, error) {
 	ctx := c.ctx
 	if err := ctx.Err(); err != nil {
-		return -1, fmt.Errorf("interrupted before the agent started: %w", context.Cause(ctx))
+		return -1, context.Cause(ctx) // reported by exitStatus
 	}
 	if promptFile != "" {
 		if err := copyPrompt(ctx, m, agent.User, promptFile, agent.PromptPath); err != nil {
