@@ -152,6 +152,14 @@ func Run(t *testing.T, opts Options) {
 			if d, ok := t.Deadline(); ok {
 				p.Deadline = d
 			}
+			// Our own root for the scripts' work dirs: testscript removes
+			// its root only when every script ran, which -run prevents.
+			root, err := os.MkdirTemp("", "conformance-"+m.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { removeAll(root) })
+			p.WorkdirRoot = root
 			testscript.RunT(recT{T: t, rec: rec, prefix: m.Name + "/"}, p)
 		})
 	}
@@ -485,6 +493,18 @@ func lookPath(ts *testscript.TestScript, prog string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s not found on the script's PATH", prog)
+}
+
+// removeAll removes dir, first making every directory in it writable (a
+// guest may leave read-only directories behind).
+func removeAll(dir string) {
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
 }
 
 // writeScripts writes the embedded scripts to dir.

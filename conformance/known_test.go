@@ -19,11 +19,4 @@ func skips() map[string]string {
 // code under test (not in the script), with the defect. They are skipped
 // so the suite stays usable, and every run lists them with these reasons;
 // delete an entry when its defect is fixed.
-var knownBroken = map[string]string{
-	"image/agent_claude_append_file": promptAsRoot,
-	"image/agent_claude_own_flag":    promptAsRoot,
-	"image/agent_codex_read_prompt":  promptAsRoot,
-	"image/agent_prompt_file":        promptAsRoot,
-}
-
-const promptAsRoot = "known defect: bottle run --prompt chowns the prompt with an exec as root, which a guest whose exec runs as node refuses (internal/bottlecli/run.go copyPrompt)"
+var knownBroken = map[string]string{}
