@@ -3,9 +3,11 @@ package bottle
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -154,6 +156,30 @@ func ProbeArgv(t Target) (Invocation, error) {
 // way; Machine.CopyIn stages such a file under a colon-free name). A host
 // path starting with "-" is passed as "./-..." so it is not read as a flag.
 func CopyInArgv(t Target, hostPath, guestPath string) (Invocation, error) {
+	return CopyInArgvWith(t, hostPath, guestPath, UploadOptions{})
+}
+
+// UploadOptions set what smolvm's agent, which writes uploads as root,
+// gives the uploaded file; the zero value keeps smolvm's defaults (root:root,
+// 0644) and adds no flags.
+type UploadOptions struct {
+	// Mode is the file's permission bits ("--mode", in octal); 0 keeps
+	// smolvm's default. Only permission bits are allowed.
+	Mode fs.FileMode
+	// Owner, when set, is the file's numeric owner ("--uid U --gid G").
+	Owner *Owner
+}
+
+// Owner is a numeric guest uid and gid.
+type Owner struct {
+	UID, GID uint32
+}
+
+// CopyInArgvWith is CopyInArgv with upload options:
+// "smolvm machine cp [--mode OCTAL] [--uid U --gid G] HOST NAME:GUEST".
+// Setting them at upload needs no exec as root in the guest, so it works
+// whatever user the guest's exec runs as.
+func CopyInArgvWith(t Target, hostPath, guestPath string, opts UploadOptions) (Invocation, error) {
 	if err := t.validateName(); err != nil {
 		return Invocation{}, err
 	}
@@ -167,7 +193,17 @@ func CopyInArgv(t Target, hostPath, guestPath string) (Invocation, error) {
 	if err := guestArg(guestPath); err != nil {
 		return Invocation{}, err
 	}
-	return Invocation{Argv: []string{t.program(), "machine", "cp", host, t.Name + ":" + guestPath}}, nil
+	if opts.Mode&^fs.ModePerm != 0 {
+		return Invocation{}, invalidf("upload mode %v: only permission bits can be set", opts.Mode)
+	}
+	argv := []string{t.program(), "machine", "cp"}
+	if opts.Mode != 0 {
+		argv = append(argv, "--mode", fmt.Sprintf("%03o", uint32(opts.Mode)))
+	}
+	if o := opts.Owner; o != nil {
+		argv = append(argv, "--uid", strconv.FormatUint(uint64(o.UID), 10), "--gid", strconv.FormatUint(uint64(o.GID), 10))
+	}
+	return Invocation{Argv: append(argv, host, t.Name+":"+guestPath)}, nil
 }
 
 // CopyOutArgv builds "smolvm machine cp NAME:GUEST HOST". smolvm takes the

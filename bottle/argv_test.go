@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -299,6 +300,53 @@ var cpCases = []argvCase{
 		reason: "only the first ':' splits, so a guest path may hold ':'",
 		build:  func() (Invocation, error) { return CopyInArgv(b1(), "f", "/g/a:b") },
 		want:   []string{"smolvm", "machine", "cp", "f", "b1:/g/a:b"},
+	},
+	{
+		name:   "cp-in-zero-options",
+		reason: "zero upload options add no flags: the seed's argv exactly",
+		build: func() (Invocation, error) {
+			return CopyInArgvWith(b1(), "/tmp/x.txt", "/workspace/x.txt", UploadOptions{})
+		},
+		want: []string{"smolvm", "machine", "cp", "/tmp/x.txt", "b1:/workspace/x.txt"},
+	},
+	{
+		name:   "cp-in-mode-owner",
+		reason: "mode in octal and a numeric owner, as flags before the positionals (smolvm-cli.md §13)",
+		build: func() (Invocation, error) {
+			return CopyInArgvWith(b1(), "p.md", "/home/node/p.md", UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1001}})
+		},
+		want: []string{"smolvm", "machine", "cp", "--mode", "600", "--uid", "1000", "--gid", "1001", "p.md", "b1:/home/node/p.md"},
+	},
+	{
+		name:   "cp-in-mode-small",
+		reason: "a mode below 0100 keeps three octal digits, never read as decimal",
+		build: func() (Invocation, error) {
+			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Mode: 0o7})
+		},
+		want: []string{"smolvm", "machine", "cp", "--mode", "007", "f", "b1:/g"},
+	},
+	{
+		name:   "cp-in-owner-root",
+		reason: "owner 0:0 is still passed: a set Owner is explicit",
+		build: func() (Invocation, error) {
+			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Owner: &Owner{}})
+		},
+		want: []string{"smolvm", "machine", "cp", "--uid", "0", "--gid", "0", "f", "b1:/g"},
+	},
+	{
+		name:   "cp-in-mode-type-bits",
+		reason: "only permission bits can be set at upload",
+		build: func() (Invocation, error) {
+			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Mode: fs.ModeDir | 0o755})
+		},
+		wantErr: ErrInvalid,
+		errText: "only permission bits",
+	},
+	{
+		name:    "cp-in-options-colon",
+		reason:  "options do not lift the ':' refusal",
+		build:   func() (Invocation, error) { return CopyInArgvWith(b1(), "a:b", "/g", UploadOptions{Mode: 0o600}) },
+		wantErr: ErrColonPath,
 	},
 	{
 		name:    "cp-empty-host",

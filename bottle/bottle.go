@@ -230,6 +230,12 @@ func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, er
 // is staged under a colon-free temporary name first (a hard link, else a
 // copy), so smolvm cannot mistake it for MACHINE:PATH.
 func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string) error {
+	return m.CopyInWith(ctx, hostPath, guestPath, UploadOptions{})
+}
+
+// CopyInWith is CopyIn with the uploaded file's mode and owner set by
+// smolvm at upload (see CopyInArgvWith), with no exec in the guest.
+func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error {
 	src := hostPath
 	if strings.Contains(hostPath, ":") {
 		staged, cleanup, err := stage(hostPath)
@@ -239,7 +245,7 @@ func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string) error 
 		defer cleanup()
 		src = staged
 	}
-	inv, err := CopyInArgv(m.Target(), src, guestPath)
+	inv, err := CopyInArgvWith(m.Target(), src, guestPath, opts)
 	if err != nil {
 		return err
 	}

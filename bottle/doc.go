@@ -41,7 +41,10 @@
 // colon-free temporary name (hard link, else copy) and removes it
 // afterwards. A download's destination is always local to smolvm, colon or
 // not, so CopyOutArgv passes it unchanged. A host path starting with "-" is
-// passed as "./-..." so it is never read as a flag.
+// passed as "./-..." so it is never read as a flag. CopyInArgvWith (and
+// Machine.CopyInWith) set an upload's mode and owner with smolvm cp's
+// --mode/--uid/--gid: smolvm's agent writes as root, so this needs no exec
+// as root, which a guest whose exec runs as the image's user refuses.
 //
 // Machine names are checked with smolvm's own rules (ValidateName), user
 // names with a conservative POSIX pattern (ValidateUser) and env keys with

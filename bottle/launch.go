@@ -224,5 +224,18 @@ func (s *cleanupStack) run() error {
 			errs = append(errs, fmt.Errorf("teardown: %s: %w", steps[i].name, err))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return &TeardownError{Err: errors.Join(errs...)}
 }
+
+// TeardownError is a failed stop or delete of a launched machine (from
+// Launch's cleanup or Close): the machine may still exist. Callers find it
+// with errors.As in an error that also says why teardown ran.
+type TeardownError struct {
+	Err error // the failed steps, joined
+}
+
+func (e *TeardownError) Error() string { return e.Err.Error() }
+func (e *TeardownError) Unwrap() error { return e.Err }

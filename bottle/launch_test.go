@@ -155,7 +155,14 @@ func TestLaunchFailures(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var terr *TeardownError
+			if got, want := errors.As(err, &terr), tc.name == "teardown-fails-too"; got != want {
+				t.Errorf("%s: error %q: a *TeardownError in it is %v, want %v (only a failed stop or delete is one)", tc.reason, err, got, want)
+			}
 			if tc.name == "teardown-fails-too" {
+				if strings.Contains(terr.Error(), "start broke") {
+					t.Errorf("the TeardownError %q carries the launch failure too", terr)
+				}
 				return // the stub's delete failed on purpose
 			}
 			s.assertNothingLeft()

@@ -267,6 +267,25 @@ func TestCopy(t *testing.T) {
 		})
 	}
 
+	t.Run("options", func(t *testing.T) {
+		p := filepath.Join(host, "opt:ions.md")
+		if err := os.WriteFile(p, []byte("opts\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		opts := UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1000}}
+		if err := m.CopyInWith(ctx, p, "/home/node/p.md", opts); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.guestFile("/home/node/p.md"); got != "opts\n" {
+			t.Errorf("guest has %q, want the file staged and copied", got)
+		}
+		calls := s.calls()
+		argv := calls[len(calls)-1].Argv
+		want := []string{"--mode", "600", "--uid", "1000", "--gid", "1000"}
+		if diff := cmp.Diff(want, argv[3:9]); diff != "" || strings.Contains(argv[9], ":") || argv[10] != "b1:/home/node/p.md" {
+			t.Errorf("a staged upload keeps its options in front of the positionals: argv %q (-want +got flags):\n%s", argv, diff)
+		}
+	})
 	t.Run("missing", func(t *testing.T) {
 		err := m.CopyIn(ctx, filepath.Join(host, "gone:x"), "/g")
 		if !errors.Is(err, os.ErrNotExist) {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -337,6 +338,9 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 		}
 	case "cp":
 		pos := args[2:]
+		for len(pos) > 2 && slices.Contains([]string{"--mode", "--uid", "--gid"}, pos[0]) {
+			pos = pos[2:] // upload options: only recorded
+		}
 		src, dst := pos[0], pos[1]
 		if m, p, ok := strings.Cut(src, ":"); ok {
 			return stubCopy(dir, m, p, dst, false)

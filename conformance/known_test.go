@@ -19,12 +19,4 @@ func skips() map[string]string {
 // code under test (not in the script), with the defect. They are skipped
 // so the suite stays usable, and every run lists them with these reasons;
 // delete an entry when its defect is fixed.
-var knownBroken = map[string]string{
-	"image/agent_claude_append_file": promptAsRoot,
-	"image/agent_claude_own_flag":    promptAsRoot,
-	"image/agent_codex_read_prompt":  promptAsRoot,
-	"image/agent_prompt_file":        promptAsRoot,
-	"image/tty_resize_no_forwarding": "known defect: with BOTTLE_RESIZE=exec the side channel's resize exec runs as node, and stty -F on the session's pts (root:root 0620 in the guest) gets Permission denied, so the terminal keeps its first size",
-}
-
-const promptAsRoot = "known defect: bottle run --prompt chowns the prompt with an exec as root, which a guest whose exec runs as node refuses (internal/bottlecli/run.go copyPrompt)"
+var knownBroken = map[string]string{}

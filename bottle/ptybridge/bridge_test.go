@@ -526,3 +526,43 @@ func TestStartFailure(t *testing.T) {
 		t.Errorf("terminal restored %d times, want 1", n)
 	}
 }
+
+// gateResizer holds each Resize until released.
+type gateResizer struct {
+	entered chan Size
+	release chan struct{}
+}
+
+func (g *gateResizer) Resize(ctx context.Context, s Size) error {
+	g.entered <- s
+	<-g.release
+	return nil
+}
+
+// TestPushSizesCoalesces: while one push is in flight, a burst of sizes
+// leaves only the newest in the mailbox, so exactly one more push follows,
+// with that size.
+func TestPushSizesCoalesces(t *testing.T) {
+	g := &gateResizer{entered: make(chan Size, 10), release: make(chan struct{})}
+	mailbox := make(chan Size, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); pushSizes(ctx, g, mailbox, nil) }()
+	post(mailbox, Size{24, 80})
+	if s := <-g.entered; s != (Size{24, 80}) {
+		t.Fatalf("first push %v, want 24x80", s)
+	}
+	for i := range 10 {
+		post(mailbox, Size{30 + i, 100})
+	}
+	g.release <- struct{}{}
+	if s := <-g.entered; s != (Size{39, 100}) {
+		t.Fatalf("push after the burst %v, want the newest, 39x100", s)
+	}
+	g.release <- struct{}{}
+	cancel()
+	<-done
+	if len(g.entered) != 0 {
+		t.Errorf("%d more pushes after the newest size, want none", len(g.entered))
+	}
+}

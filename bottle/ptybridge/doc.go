@@ -50,21 +50,42 @@
 //
 // A smolvm that does not forward resizes needs mode Exec, chosen with
 // BOTTLE_RESIZE=exec in the bottle CLI. The guest command is wrapped in a
-// tiny shell that records its terminal device in a fresh guest file before
-// exec'ing the command:
+// small POSIX shell script (busybox ash is enough) that starts a resize
+// loop and then execs the command:
 //
-//	smolvm machine exec ... -- sh -c 'f=$1; shift; tty >"$f"; exec "$@"' sh /tmp/.bottle-tty-ID CMD...
+//	smolvm machine exec ... -- sh -c 'f=$1 p=$$; shift; ...; exec "$@"' sh /tmp/.bottle-resize-ID CMD...
 //
-// and every size (once at start, then after each coalesced resize) is pushed
-// by a side-channel exec on that terminal:
+// The loop creates the FIFO /tmp/.bottle-resize-ID (mode 600, so only the
+// session's user can write to it), keeps the session's terminal as an open
+// descriptor, and turns each "ROWS COLS" line it reads from the FIFO into
+// one `stty rows R cols C` on that descriptor. Every size (once at start,
+// then after each coalesced resize) is written into the FIFO by a
+// side-channel exec:
 //
-//	smolvm machine exec --name M -- sh -c '...stty -F "$(cat FILE)" rows R cols C' ...
+//	smolvm machine exec --name M -- sh -c '...printf "%s %s\n" "$2" "$3" 1<>"$f"' sh FIFO R C
 //
-// Setting the guest terminal's size makes the guest kernel deliver SIGWINCH
-// to the session's foreground process, exactly as forwarding would. The
-// pushes never overlap and always carry the newest size, so the guest ends
-// at the user's size whatever order smolvm's own first size and the pushes
-// arrive in. Exec mode also works with a smolvm that does forward; the
-// price is one short exec per resize burst and a changed guest argv, which
-// is why it is not the default.
+// The loop never opens the terminal by its path: where exec runs as an
+// image's non-root user, the session's pts belongs to root (0620) and
+// cannot be opened by that user, but a descriptor the session already
+// holds needs no permission. Setting the size makes the guest kernel
+// deliver SIGWINCH to the session's foreground process, as forwarding
+// would. stty sets rows and columns with one ioctl each, so a program may
+// see the new rows with the old columns for a moment, then the full size.
+//
+// The FIFO only appears once the loop holds it open, and writers open it
+// read-write, so a push never blocks and never loses its line. The loop
+// ends with the session: it gets the kernel's SIGHUP when the session
+// leader exits, and a watcher checks every second that the command (the
+// wrapper's PID, which exec keeps) still lives, then removes the FIFO and
+// stops the loop. The loop is not a child of the command, so a `wait` in
+// the command does not wait for it. If the session is killed with SIGKILL
+// along with its whole process group, an empty FIFO may stay in the
+// guest's /tmp.
+//
+// The pushes never overlap and always carry the newest size, so the guest
+// ends at the user's size whatever order smolvm's own first size and the
+// pushes arrive in. Exec mode also works with a smolvm that does forward;
+// the price is one short exec per resize burst, a guest argv that differs
+// from the seed's, and two small shell processes per session, which is why
+// it is not the default.
 package ptybridge

@@ -22,7 +22,7 @@ const (
 	Forward Mode = "forward"
 	// Exec also pushes every size into the guest through a side channel
 	// (see SideChannel), for a smolvm that does not forward resizes. The
-	// guest command is wrapped so that it records its terminal first.
+	// guest command is wrapped so that it can apply those sizes itself.
 	Exec Mode = "exec"
 )
 
@@ -40,44 +40,76 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("unknown resize mode %q (want %q or %q)", s, Forward, Exec)
 }
 
-// wrapScript runs as the guest command's parent shell: it records the
-// session's terminal device in the file $1, then becomes the command.
-const wrapScript = `f=$1; shift; tty >"$f" 2>/dev/null; exec "$@"`
+// wrapScript runs as the guest command's parent shell, with the session's
+// terminal as stdin, $1 the path of the session's resize FIFO and the
+// command after it. It starts the resize loop and then becomes the command
+// (same PID, so the loop can tell when the session is over).
+//
+// The loop is started twice forked, so the command never has it as a child
+// (a `wait` in the command must not wait for it), and holds the terminal on
+// fd 9: an open descriptor needs no permission, whereas the pts's path may
+// be closed to the session's own user (root:root 0620 when exec runs as
+// an image's user). It creates the FIFO (mode 600: only the session's user
+// writes sizes) under a temporary name, opens it read-write and only then
+// renames it into place, so a writer that finds the FIFO always finds it
+// open and never loses a size; read-write also means no open of it ever
+// blocks. Each "ROWS COLS" line becomes one `stty rows R cols C` on the
+// terminal, after which the kernel sends SIGWINCH to the session's
+// foreground process group.
+//
+// The loop ends with the session: as the session leader's process group
+// it gets the kernel's SIGHUP when the command exits, and a watcher (which
+// ignores SIGHUP and holds no terminal) checks every second that the
+// command still lives, then removes the FIFO and tells the loop to quit.
+// Errors are silent: the command runs even if the loop cannot start.
+const wrapScript = `f=$1 p=$$; shift
+( (
+	mkfifo -m 600 "$f.new" || exit
+	{ mv -f "$f.new" "$f" && {
+		( trap '' HUP; while kill -0 "$p"; do sleep 1; done; rm -f "$f"; echo q >&4 ) 9<&- &
+		while read -r r c <&4 && [ "$r" != q ]; do stty rows "$r" cols "$c" <&9; done
+	}; } 4<>"$f.new"
+	rm -f "$f.new"
+) >/dev/null 2>&1 & ) 9<&0
+exec "$@"`
 
-// resizeScript runs through `smolvm machine exec` (no TTY): it waits for the
-// session to have recorded its terminal (the first push can come before the
-// guest command started), then sets that terminal's size, which also
-// delivers SIGWINCH to the session's foreground process group.
+// resizeScript runs through `smolvm machine exec` (no TTY) as the same user
+// as the session: it waits for the session's loop to have put its FIFO in
+// place (the first push can come before the guest command started), then
+// writes one "ROWS COLS" line into it. It opens the FIFO read-write, which
+// never blocks, and the line is small enough to be written at once; the
+// loop holds the FIFO open while its path exists, so the line stays there
+// until read.
 const resizeScript = `f=$1 i=0
-while [ ! -s "$f" ]; do
-	i=$((i+1)); [ "$i" -gt 200 ] && { echo "no terminal recorded in $f" >&2; exit 3; }
+while [ ! -p "$f" ]; do
+	i=$((i+1)); [ "$i" -gt 200 ] && { echo "no resize FIFO at $f" >&2; exit 3; }
 	sleep 0.05
 done
-stty -F "$(cat "$f")" rows "$2" cols "$3"`
+printf '%s %s\n' "$2" "$3" 1<>"$f"`
 
-// SideChannel is the Resizer of the Exec mode: each size is applied with
-// `SMOLVM machine exec --name MACHINE -- sh -c SCRIPT sh TTYFILE ROWS COLS`,
-// where TTYFILE is the guest file in which the session, wrapped by Wrap,
-// recorded its terminal.
+// SideChannel is the Resizer of the Exec mode: each size is written into
+// the session's resize FIFO with
+// `SMOLVM machine exec --name MACHINE -- sh -c SCRIPT sh FIFO ROWS COLS`,
+// and the session, wrapped by Wrap, applies it to its own terminal.
 type SideChannel struct {
 	Smolvm  string   // the smolvm program; "" is "smolvm"
 	Machine string   // the machine the session runs in
-	TTYFile string   // guest path of the recorded terminal device
+	FIFO    string   // guest path of the session's resize FIFO
 	Env     []string // smolvm's environment; nil inherits ours
 }
 
-// NewSideChannel returns a SideChannel for machine with a fresh TTYFile
+// NewSideChannel returns a SideChannel for machine with a fresh FIFO path
 // under the guest's /tmp.
 func NewSideChannel(smolvm, machine string) *SideChannel {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &SideChannel{Smolvm: smolvm, Machine: machine, TTYFile: "/tmp/.bottle-tty-" + hex.EncodeToString(b)}
+	return &SideChannel{Smolvm: smolvm, Machine: machine, FIFO: "/tmp/.bottle-resize-" + hex.EncodeToString(b)}
 }
 
 // Wrap returns the smolvm argv with its guest command (the words after the
-// first "--") run under the recording shell:
+// first "--") run under the session wrapper:
 //
-//	smolvm machine exec ... -- sh -c 'f=$1; shift; tty >"$f"...' sh TTYFILE CMD...
+//	smolvm machine exec ... -- sh -c 'f=$1 p=$$; shift...' sh FIFO CMD...
 func (s *SideChannel) Wrap(argv []string) ([]string, error) {
 	for i, w := range argv {
 		if w == "--" {
@@ -85,7 +117,7 @@ func (s *SideChannel) Wrap(argv []string) ([]string, error) {
 				break
 			}
 			out := append([]string{}, argv[:i+1]...)
-			out = append(out, "sh", "-c", wrapScript, "sh", s.TTYFile)
+			out = append(out, "sh", "-c", wrapScript, "sh", s.FIFO)
 			return append(out, argv[i+1:]...), nil
 		}
 	}
@@ -99,7 +131,7 @@ func (s *SideChannel) ResizeArgv(size Size) []string {
 		prog = "smolvm"
 	}
 	return []string{prog, "machine", "exec", "--name", s.Machine, "--",
-		"sh", "-c", resizeScript, "sh", s.TTYFile, strconv.Itoa(size.Rows), strconv.Itoa(size.Cols)}
+		"sh", "-c", resizeScript, "sh", s.FIFO, strconv.Itoa(size.Rows), strconv.Itoa(size.Cols)}
 }
 
 // Resize implements Resizer.

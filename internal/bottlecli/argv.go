@@ -156,7 +156,8 @@ func runArgvCp(c *cli, args []string) error {
 		inv, err = bottle.CopyInArgv(t, src, dst)
 	}
 	if errors.Is(err, bottle.ErrColonPath) {
-		return fmt.Errorf("%w; 'bottle cp' stages such a file under a colon-free name", err)
+		// No single command line can do this: a bad argument, exit 2.
+		return usageErrorf("%v; 'bottle cp' stages such a file under a colon-free name", err)
 	}
 	if err != nil {
 		return err

@@ -8,7 +8,13 @@ const execUsage = `Usage: bottle exec --name NAME [FLAGS] -- SCRIPT
 
 Run /bin/sh -c SCRIPT in the running machine NAME as --user (default node),
 with the guest env and secrets given. The script's stdout and stderr are
-passed through and bottle exits with the script's exit status.
+passed through (once it has ended: the exec is buffered) and bottle exits
+with the script's exit status.
+
+stdin is not forwarded: the script reads /dev/null (smolvm's plain exec),
+so it never waits for input. To feed a script data, copy a file in with
+'bottle cp' first. Ctrl-C stops the exec: bottle exits 130 (143 for
+SIGTERM).
 
 Unless --guest-user says it, bottle first asks the guest which user smolvm
 exec runs as ("id -un"), to know whether to switch users with runuser.

@@ -48,10 +48,45 @@ type cli struct {
 
 // Main runs the bottle CLI with os.Args and returns the process exit code.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := notifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	c := &cli{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
 	return c.main(os.Args[1:])
+}
+
+// interrupted is the cause of the context's cancellation when bottle got
+// a signal; exitStatus turns it into 128+signal.
+type interrupted struct{ sig syscall.Signal }
+
+func (e interrupted) Error() string {
+	switch e.sig {
+	case syscall.SIGINT:
+		return "interrupted"
+	case syscall.SIGTERM:
+		return "terminated"
+	}
+	return "interrupted by " + e.sig.String()
+}
+
+// notifyContext is signal.NotifyContext with the signal kept as the
+// context's cause (an interrupted). Later signals are still caught (and
+// ignored) until stop, so a second Ctrl-C does not cut teardown short.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case s := <-ch:
+			sig, _ := s.(syscall.Signal)
+			cancel(interrupted{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(context.Canceled)
+	}
 }
 
 func (c *cli) main(args []string) int {
@@ -115,11 +150,15 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // exitStatus is the one place that maps errors to exit codes: 0 success or
-// help; 2 a usage or validation error; a guest command's own status; 1 any
-// other failure, with one line "bottle: ..." on stderr.
+// help; 2 a usage or validation error; a guest command's own status (also
+// when a signal made the guest command end); 128+n when signal n stopped
+// bottle itself, with one line "bottle: interrupted" (plus what teardown
+// could not undo); 1 any other failure, with one line "bottle: ..." on
+// stderr.
 func (c *cli) exitStatus(err error) int {
 	var code exitCode
 	var uerr *usageError
+	var sig interrupted
 	switch {
 	case err == nil, errors.Is(err, errHelpShown):
 		return 0
@@ -130,9 +169,57 @@ func (c *cli) exitStatus(err error) int {
 	case errors.As(err, &uerr), errors.Is(err, bottle.ErrInvalid):
 		c.errorLine(err)
 		return 2
+	case c.ctx != nil && errors.As(context.Cause(c.ctx), &sig):
+		// The error is the interruption's consequence (context canceled
+		// somewhere down the stack); only a failed teardown is news.
+		msg := sig.Error()
+		if w := interruptedWhere(err); w != "" {
+			msg += " (" + w + ")"
+		}
+		var terr *bottle.TeardownError
+		if errors.As(err, &terr) {
+			msg += "; " + terr.Error()
+		}
+		c.errorLine(errors.New(msg))
+		return 128 + int(sig.sig)
 	}
 	c.errorLine(err)
 	return 1
+}
+
+// interruptedWhere says what bottle was doing when a signal cancelled its
+// context: err's text down to (not including) the error that wraps the
+// context's end, e.g. "launch b1: start" from "launch b1: start: run smolvm
+// machine start --name b1: context canceled". Of joined errors it follows
+// the first (the failure; teardown comes after). "" when nothing is left.
+func interruptedWhere(err error) string {
+	var top error
+	for e := err; e != nil; {
+		var next error
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			if errs := j.Unwrap(); len(errs) > 0 {
+				next = errs[0]
+			}
+		} else {
+			if top == nil {
+				top = e
+			}
+			next = errors.Unwrap(e)
+		}
+		var sig interrupted
+		if next == context.Canceled || next == context.DeadlineExceeded || errors.As(next, &sig) && errors.Unwrap(next) == nil {
+			if top == nil || top == e {
+				return ""
+			}
+			w, ok := strings.CutSuffix(top.Error(), ": "+e.Error())
+			if !ok {
+				return ""
+			}
+			return w
+		}
+		e = next
+	}
+	return ""
 }
 
 func (c *cli) errorLine(err error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 
 	"github.com/smolbottle/smolbottle/bottle"
@@ -82,5 +83,90 @@ func TestCommandsHaveHelp(t *testing.T) {
 				t.Errorf("bottle %s -h: exit %d, %d bytes of help", cmd.name, code, out.Len())
 			}
 		})
+	}
+}
+
+func TestParseOwner(t *testing.T) {
+	tests := []struct {
+		name, reason, in string
+		want             bottle.Owner
+		wantErr          bool
+	}{
+		{"node", "id -u; id -g print one number per line", "1000\n1000\n", bottle.Owner{UID: 1000, GID: 1000}, false},
+		{"differ", "uid and gid are kept apart, in order", "1000\n100\n", bottle.Owner{UID: 1000, GID: 100}, false},
+		{"one", "a missing gid is an error, not root", "1000\n", bottle.Owner{}, true},
+		{"name", "a name is not a number", "node\nnode\n", bottle.Owner{}, true},
+		{"too-big", "uids are 32-bit", "4294967296\n0\n", bottle.Owner{}, true},
+		{"extra", "extra output is refused rather than guessed at", "1000\n1000\n1000\n", bottle.Owner{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseOwner(tc.in)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("%s: parseOwner(%q) = %+v, %v; want %+v, error %v", tc.reason, tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestExitStatusInterrupted(t *testing.T) {
+	// What bottle.Launch returns when start is cancelled, with and without
+	// a failed teardown.
+	startErr := fmt.Errorf("launch b1: start: %w", fmt.Errorf("run smolvm machine start --name b1: %w", context.Canceled))
+	teardown := &bottle.TeardownError{Err: errors.New("teardown: delete: smolvm machine delete --name b1 -f: boom")}
+	tests := []struct {
+		name, reason string
+		sig          syscall.Signal
+		err          error
+		want         int
+		wantStderr   string
+	}{
+		{"launch-int", "Ctrl-C during launch: 130 and what was interrupted, not a context error",
+			syscall.SIGINT, errors.Join(startErr, nil), 130, "bottle: interrupted (launch b1: start)\n"},
+		{"launch-term", "SIGTERM: 143",
+			syscall.SIGTERM, startErr, 143, "bottle: terminated (launch b1: start)\n"},
+		{"hup", "SIGHUP: 129",
+			syscall.SIGHUP, startErr, 129, "bottle: interrupted by hangup (launch b1: start)\n"},
+		{"teardown-failed", "a machine teardown could not remove is news, the context error is not",
+			syscall.SIGINT, errors.Join(startErr, teardown), 130,
+			"bottle: interrupted (launch b1: start); teardown: delete: smolvm machine delete --name b1 -f: boom\n"},
+		{"exec", "an interrupted exec has nothing else to say",
+			syscall.SIGINT, fmt.Errorf("run smolvm machine exec --name b1 ...: %w", context.Canceled), 130, "bottle: interrupted\n"},
+		{"before-agent", "between launch and the agent, the cause itself",
+			syscall.SIGINT, interrupted{syscall.SIGINT}, 130, "bottle: interrupted\n"},
+		{"guest-code-wins", "the agent got the signal and exited by itself: its code passes through",
+			syscall.SIGINT, exitCode(3), 3, ""},
+		{"success", "a command that finished despite the signal succeeded",
+			syscall.SIGINT, nil, 0, ""},
+		{"usage", "a usage error stays one",
+			syscall.SIGINT, usageErrorf("bad"), 2, "bottle: bad\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, errb := newTestCLI()
+			ctx, cancel := context.WithCancelCause(context.Background())
+			cancel(interrupted{tc.sig})
+			c.ctx = ctx
+			if got := c.exitStatus(tc.err); got != tc.want {
+				t.Errorf("%s: exit %d, want %d", tc.reason, got, tc.want)
+			}
+			if errb.String() != tc.wantStderr {
+				t.Errorf("%s: stderr %q, want %q", tc.reason, errb.String(), tc.wantStderr)
+			}
+		})
+	}
+}
+
+// TestNotifyContext sends bottle's own process a real signal.
+func TestNotifyContext(t *testing.T) {
+	ctx, stop := notifyContext(context.Background(), syscall.SIGUSR1)
+	defer stop()
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	<-ctx.Done()
+	var sig interrupted
+	if !errors.As(context.Cause(ctx), &sig) || sig.sig != syscall.SIGUSR1 {
+		t.Errorf("cause %v, want the signal received", context.Cause(ctx))
 	}
 }

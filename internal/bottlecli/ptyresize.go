@@ -19,7 +19,7 @@ when signal n killed it). When stdin is not a terminal, ARGV simply runs.
 BOTTLE_RESIZE=exec (default: forward) also pushes each size into MACHINE's
 guest with a side-channel "ARGV[0] machine exec", for a smolvm that does not
 forward window-size changes; ARGV's guest command is then wrapped so that it
-records its terminal first.
+applies those sizes to its own terminal.
 `
 
 func runPtyResize(c *cli, args []string) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/smolbottle/smolbottle/bottle"
@@ -19,7 +20,8 @@ the agent user's home in the guest, run the agent there with AGENT_ARGS and
 the prompt (claude: --append-system-prompt-file PATH; codex: "Read PATH and
 follow the instructions in it."), then stop and delete the machine (unless
 --keep), also after Ctrl-C or a failure. bottle exits with the agent's exit
-code.
+code; interrupted before the agent runs (e.g. Ctrl-C while the machine
+starts), it exits 130 (143 for SIGTERM) after the teardown.
 
 When stdin is a terminal the agent gets a guest terminal that follows this
 window's size (see 'bottle pty-resize -h'; BOTTLE_RESIZE=exec for a smolvm
@@ -105,7 +107,7 @@ func dashDashBefore(args []string, n int) bool {
 func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string) (int, error) {
 	ctx := c.ctx
 	if err := ctx.Err(); err != nil {
-		return -1, fmt.Errorf("interrupted before the agent started: %w", context.Cause(ctx))
+		return -1, context.Cause(ctx) // reported by exitStatus
 	}
 	if promptFile != "" {
 		if err := copyPrompt(ctx, m, agent.User, promptFile, agent.PromptPath); err != nil {
@@ -122,21 +124,45 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 }
 
 // copyPrompt copies the host prompt file to guest, in the agent user's
-// home, owned by that user and readable by nobody else.
+// home, owned by that user and readable by nobody else. smolvm cp writes as
+// root and sets mode and owner itself, so no exec as root is needed: a
+// guest whose exec runs as the agent user (the image model) works too.
 func copyPrompt(ctx context.Context, m *bottle.Machine, user, host, guest string) error {
-	if err := m.CopyIn(ctx, host, guest); err != nil {
+	owner, err := guestOwner(ctx, m, user)
+	if err != nil {
 		return fmt.Errorf("prompt: %w", err)
 	}
-	// smolvm cp writes files as root.
-	script := `chown "$1:$(id -g "$1")" "$2" && chmod 0600 "$2"`
-	res, err := m.Exec(ctx, "set -- "+bottle.ShellQuote([]string{user, guest})+"; "+script, "root")
+	if err := m.CopyInWith(ctx, host, guest, bottle.UploadOptions{Mode: 0o600, Owner: &owner}); err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	return nil
+}
+
+// guestOwner asks the guest for user's uid and gid, running as user
+// itself, which both guest models allow.
+func guestOwner(ctx context.Context, m *bottle.Machine, user string) (bottle.Owner, error) {
+	script := "set -- " + bottle.ShellQuote([]string{user}) + `; id -u "$1" && id -g "$1"`
+	res, err := m.Exec(ctx, script, user)
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	if err != nil {
-		return fmt.Errorf("prompt: give %s to %s: %w", guest, user, err)
+		return bottle.Owner{}, fmt.Errorf("look up %s's uid and gid: %w", user, err)
 	}
-	return nil
+	return parseOwner(string(res.Stdout))
+}
+
+// parseOwner reads the two lines of "id -u; id -g".
+func parseOwner(out string) (bottle.Owner, error) {
+	f := strings.Fields(out)
+	if len(f) == 2 {
+		uid, uerr := strconv.ParseUint(f[0], 10, 32)
+		gid, gerr := strconv.ParseUint(f[1], 10, 32)
+		if uerr == nil && gerr == nil {
+			return bottle.Owner{UID: uint32(uid), GID: uint32(gid)}, nil
+		}
+	}
+	return bottle.Owner{}, fmt.Errorf("id printed %q, want a uid and a gid", out)
 }
 
 // promptExt keeps a short, plain extension (".md") so agents that look at

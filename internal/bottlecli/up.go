@@ -10,7 +10,8 @@ const upUsage = `Usage: bottle up [FLAGS]
 
 Create and start a machine, print its name on stdout and leave it running
 (stop and delete it with 'bottle down NAME'). If create or start fails,
-whatever was made is stopped and deleted again.
+whatever was made is stopped and deleted again; so it is after Ctrl-C,
+and bottle exits 130 (143 for SIGTERM).
 `
 
 func runUp(c *cli, args []string) error {
