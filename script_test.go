@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
+		WorkdirRoot:         t.TempDir(), // testscript keeps its own root when -run skips scripts
 		Setup:               scripttest.Setup,
 		Cmds:                scripttest.Commands(),
 		Condition:           scripttest.Condition,
