@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
@@ -74,7 +76,9 @@ func TestStopAll(t *testing.T) {
 		w.run("machine", "create", "--name", m)
 		w.run("machine", "start", "--name", m)
 	}
-	w.run("machine", "exec", "--name", "a", "-d", "--", "sleep", "300")
+	// A guest process the host can find by its unique argument.
+	mark := fmt.Sprintf("300.%d%d", os.Getpid(), time.Now().UnixNano()%1000)
+	w.run("machine", "exec", "--name", "a", "-d", "--", "sleep", mark)
 	p := resolvePaths(func(k string) string { return map[string]string{"HOME": w.home}[k] })
 	var pids []int
 	for _, m := range []string{"a", "b"} {
@@ -83,6 +87,26 @@ func TestStopAll(t *testing.T) {
 			t.Fatalf("machine %s not alive after start", m)
 		}
 		pids = append(pids, pid)
+	}
+	// procs lists the host processes as "/proc/PID/cmdline: ARGS" lines
+	// whose command line names the world's directory or the guest sleep.
+	procs := func() []string {
+		files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		var out []string
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if strings.Contains(string(b), w.home) || slices.Contains(strings.Split(string(b), "\x00"), mark) {
+				out = append(out, fmt.Sprintf("%s: %q", f, b))
+			}
+		}
+		return out
+	}
+	sawMark := false // the guest sleep runs before StopAll
+	for deadline := time.Now().Add(10 * time.Second); !sawMark && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		sawMark = slices.ContainsFunc(procs(), func(l string) bool { return strings.Contains(l, mark) })
+	}
+	if !sawMark {
+		t.Fatalf("guest sleep %s not found on the host", mark)
 	}
 	if n := StopAll(filepath.Dir(w.home)); n != 2 {
 		t.Errorf("StopAll found %d running machines, want 2", n)
@@ -97,12 +121,9 @@ func TestStopAll(t *testing.T) {
 			}
 		}
 	}
-	// Nothing whose command line names the world's directory survives.
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range procs {
-		b, _ := os.ReadFile(f)
-		if strings.Contains(string(b), w.home) {
-			t.Errorf("process left: %s: %q", f, b)
-		}
+	// Nothing whose command line names the world's directory, or the guest
+	// sleep, survives.
+	for _, l := range procs() {
+		t.Errorf("process left: %s", l)
 	}
 }

@@ -3,10 +3,11 @@
 package guest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,13 +191,27 @@ func TestLifecycle(t *testing.T) {
 
 func TestStopAllUnderEndsGuests(t *testing.T) {
 	base := t.TempDir()
-	var dirs []string
+	var dirs, marks []string
 	for i := range 2 {
 		d := fmt.Sprintf("%s/vms/%d", base, i)
 		startMachine(t, Config{DataDir: d, Name: fmt.Sprintf("m%d", i)})
 		dirs = append(dirs, d)
+		// A guest process the host can find by its unique argument.
+		mark := fmt.Sprintf("%d.%d%d", 1000+i, os.Getpid(), time.Now().UnixNano()%1000)
+		if r := run(t, d, ExecRequest{Argv: []string{"sleep", mark}, Mode: Detach}, nil); r.err != nil || r.code != 0 {
+			t.Fatalf("detach: %+v", r)
+		}
+		marks = append(marks, mark)
+	}
+	for _, m := range marks {
+		waitFor(t, "guest sleep "+m, func() bool { return len(hostProcsWith(m)) == 1 })
 	}
 	StopAllUnder(base)
+	for _, m := range marks {
+		if pids := hostProcsWith(m); len(pids) != 0 {
+			t.Errorf("guest process sleep %s survived StopAllUnder: %v", m, pids)
+		}
+	}
 	for _, d := range dirs {
 		if _, ok := Alive(d); ok {
 			t.Errorf("%s still alive after StopAllUnder", d)
@@ -223,7 +238,19 @@ func TestAgentExitsWhenDataDirRemoved(t *testing.T) {
 	t.Fatalf("agent %d still running 5s after its data dir was removed", pid)
 }
 
-var _ = bytes.NewBuffer
+// hostProcsWith lists the host PIDs whose command line has the word w.
+func hostProcsWith(w string) []int {
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if slices.Contains(strings.Split(string(b), "\x00"), w) {
+			pid, _ := strconv.Atoi(strings.Split(f, "/")[2])
+			out = append(out, pid)
+		}
+	}
+	return out
+}
 
 // exited reports whether a process is gone or a zombie (Start's own Wait
 // goroutine reaps it a moment later).
