@@ -157,7 +157,6 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 			}
 			return nil, errorf("config operation failed: create machine: image '%s' not found in the fake-smolvm image store ($FAKE_SMOLVM_IMAGES or %s); fake-smolvm cannot pull from a registry", img, c.imageStore())
 		}
-		r.ImageDir = dir
 	}
 	return r, nil
 }

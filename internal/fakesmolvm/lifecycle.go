@@ -24,10 +24,10 @@ func (c *cli) displayState(r *record) (string, int) {
 	return "stopped", 0
 }
 
-func (c *cli) setState(name, state string, pid int) error {
+func (c *cli) setState(name, state string) error {
 	return c.store.update(func(d *db) error {
 		if r := d.Machines[name]; r != nil {
-			r.State, r.PID = state, pid
+			r.State = state
 		}
 		return nil
 	})
@@ -70,7 +70,7 @@ func namedNotFound(name string) error {
 func (c *cli) tidyDead(r *record) {
 	if r.State == "running" {
 		_ = guest.Stop(c.paths.machineDir(r.Name))
-		_ = c.setState(r.Name, "stopped", 0)
+		_ = c.setState(r.Name, "stopped")
 	}
 }
 
@@ -81,13 +81,12 @@ func (c *cli) guestConfig(r *record) guest.Config {
 		mounts = append(mounts, guest.Mount{Host: m.Host, Guest: m.Guest, ReadOnly: m.ReadOnly})
 	}
 	return guest.Config{
-		Mounts:   mounts,
-		Name:     r.Name,
-		DataDir:  c.paths.machineDir(r.Name),
-		ImageDir: r.ImageDir,
-		Env:      r.Env,
-		Workdir:  r.Workdir,
-		Network:  r.Network,
+		Mounts:  mounts,
+		Name:    r.Name,
+		DataDir: c.paths.machineDir(r.Name),
+		Env:     r.Env,
+		Workdir: r.Workdir,
+		Network: r.Network,
 	}
 }
 
@@ -167,7 +166,7 @@ func (c *cli) boot(r *record) (int, error) {
 	}
 	if err := c.store.update(func(d *db) error {
 		if x := d.Machines[r.Name]; x != nil {
-			x.State, x.PID = "running", pid
+			x.State = "running"
 			x.Pulled = x.Pulled || x.Image != ""
 		}
 		return nil
@@ -180,7 +179,7 @@ func (c *cli) boot(r *record) (int, error) {
 			c.out("Init already completed, skipping %d command(s)", len(r.Init))
 		} else if err := c.runInit(r, cfg.DataDir); err != nil {
 			_ = guest.Stop(cfg.DataDir)
-			_ = c.setState(r.Name, "stopped", 0)
+			_ = c.setState(r.Name, "stopped")
 			return 0, err
 		}
 	}
@@ -307,7 +306,7 @@ func (c *cli) halt(name string) error {
 	if err := guest.Stop(c.paths.machineDir(name)); err != nil {
 		return errorf("agent operation failed: stop: %v", err)
 	}
-	return c.setState(name, "stopped", 0)
+	return c.setState(name, "stopped")
 }
 
 // delete implements `machine delete` (§8).

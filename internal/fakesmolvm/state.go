@@ -37,7 +37,6 @@ type record struct {
 	Ports     []portMap         `json:"ports,omitempty"`
 	CreatedAt int64             `json:"created_at"`
 	Image     string            `json:"image,omitempty"`
-	ImageDir  string            `json:"image_dir,omitempty"`
 	Cmd       []string          `json:"cmd,omitempty"`
 	Env       []string          `json:"env,omitempty"`
 	Workdir   string            `json:"workdir,omitempty"`
@@ -45,7 +44,6 @@ type record struct {
 	InitDone  bool              `json:"init_done,omitempty"`
 	Pulled    bool              `json:"pulled,omitempty"` // the image was laid down by a first start
 	Labels    map[string]string `json:"labels,omitempty"`
-	PID       int               `json:"pid,omitempty"`
 	Network   bool              `json:"network,omitempty"`
 	Ephemeral bool              `json:"ephemeral,omitempty"`
 	Detached  bool              `json:"detached,omitempty"` // run -d
