@@ -3,7 +3,6 @@ package fakesmolvm
 import (
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
@@ -24,7 +23,6 @@ func (c *cli) runEphemeral(p *parsed) error {
 	}
 	detach := p.has("detach")
 	r.Detached = detach
-	_ = os.MkdirAll(filepath.Dir(c.store.ownerLockPath(r.Name)), 0o755)
 	release, ok := tryLockFile(c.store.ownerLockPath(r.Name))
 	if !ok {
 		return errorf("config operation failed: create machine: machine '%s' already exists or is being created", r.Name)

@@ -130,8 +130,10 @@ func (s *store) ownerLockPath(name string) string {
 	return strings.TrimSuffix(s.machineLockPath(name), ".lock") + ".run"
 }
 
-// tryLockFile takes an exclusive flock if nobody holds it.
+// tryLockFile takes an exclusive flock if nobody holds it, creating the
+// file and its directory.
 func tryLockFile(path string) (func(), bool) {
+	_ = os.MkdirAll(filepath.Dir(path), 0o755)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, false
