@@ -374,8 +374,8 @@ func execClient(dataDir string, req ExecRequest, stdio Stdio) (int, error) {
 	done := make(chan struct{})
 	defer close(done)
 	// The stdin pump must be gone when Exec returns, or a long-lived caller
-	// would keep a goroutine that eats its stdin. Deferred before c.Close
-	// runs, so a pump blocked on the socket is freed first.
+	// would keep a goroutine that eats its stdin. stop closes c itself, so
+	// a pump blocked writing to the agent returns too.
 	var pump *stdinPump
 	defer func() {
 		if pump != nil {
