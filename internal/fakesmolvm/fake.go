@@ -60,13 +60,9 @@ func (c *cli) fakeCmd(args []string) error {
 	default:
 		return unknownSubcommand(args[0], "smolvm fake <COMMAND>", []string{"log", "reset", "doctor", "help"})
 	}
-	p, err := parse(spec, args[1:])
-	if err != nil {
+	p, err := c.parseOrHelp(spec, args[1:])
+	if p == nil {
 		return err
-	}
-	if p.help {
-		io.WriteString(c.stdout, helpText(spec))
-		return nil
 	}
 	switch args[0] {
 	case "log":

@@ -180,13 +180,9 @@ func (c *cli) machineCmd(args []string) error {
 	}
 	c.command = canon
 	spec := specs[canon]
-	p, err := parse(spec, args[1:])
-	if err != nil {
+	p, err := c.parseOrHelp(spec, args[1:])
+	if p == nil {
 		return err
-	}
-	if p.help {
-		io.WriteString(c.stdout, helpText(spec))
-		return nil
 	}
 	c.machine = c.targetMachine(canon, p)
 	c.sweepEphemeral()
@@ -202,6 +198,17 @@ var machineHandlers = map[string]func(*cli, *parsed) error{
 	"delete": (*cli).delete, "status": (*cli).status, "ls": (*cli).ls,
 	"exec": (*cli).exec, "shell": (*cli).shell, "cp": (*cli).cp,
 	"data-dir": (*cli).dataDir, "run": (*cli).runEphemeral,
+}
+
+// parseOrHelp parses a subcommand's arguments. When they ask for help, it
+// prints the help and returns a nil *parsed, as it does on an error.
+func (c *cli) parseOrHelp(spec *cmdSpec, args []string) (*parsed, error) {
+	p, err := parse(spec, args)
+	if err != nil || !p.help {
+		return p, err
+	}
+	io.WriteString(c.stdout, helpText(spec))
+	return nil, nil
 }
 
 // targetMachine is the machine an invocation is about, for the recorder and
