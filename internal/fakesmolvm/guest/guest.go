@@ -115,6 +115,9 @@ type Stdio struct {
 // directory (os error 2)"), and the CLI exits 1. Errors that smolvm reports
 // as lower-case "error: ..." lines mid-stream are written to Stdio.Stderr by
 // Exec itself, which then returns 1, nil.
+//
+// Interactive and TTY modes read Stdin only while Exec runs: once it has
+// returned, nothing of it reads the caller's stdin.
 func Exec(dataDir string, req ExecRequest, stdio Stdio) (exitCode int, err error) {
 	return execClient(dataDir, req, stdio)
 }
