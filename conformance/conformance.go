@@ -426,13 +426,13 @@ func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
 	re, err := regexp.Compile(args[1])
 	ts.Check(err)
 	var out []byte
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	if waitUntil(func() bool {
 		cmd, err := smolvmCommand(ts, "fake", "log", "--machine", args[0])
 		ts.Check(err)
 		out, _ = cmd.Output()
-		if re.Match(out) {
-			return
-		}
+		return re.Match(out)
+	}) {
+		return
 	}
 	ts.Fatalf("waitlog: no match for %q in the log of %s after 20s:\n%s", args[1], args[0], out)
 }
@@ -448,14 +448,26 @@ func cmdWaitguest(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	var out []byte
 	var err error
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	if waitUntil(func() bool {
 		cmd, cerr := smolvmCommand(ts, "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
 		ts.Check(cerr)
-		if out, err = cmd.CombinedOutput(); err == nil {
-			return
-		}
+		out, err = cmd.CombinedOutput()
+		return err == nil
+	}) {
+		return
 	}
 	ts.Fatalf("waitguest: %q did not succeed in %s within 20s: %v\n%s", args[1], args[0], err, out)
+}
+
+// waitUntil polls cond every 50 ms for up to 20 s (the bound of a failure,
+// not a latency target) and reports whether it came true.
+func waitUntil(cond func() bool) bool {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
 }
 
 // smolvmCommand is the script's smolvm (found on the script's PATH, not the
