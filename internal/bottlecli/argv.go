@@ -134,23 +134,18 @@ has no direct command line: 'bottle cp' stages such a file first.
 
 func runArgvCp(c *cli, args []string) error {
 	fs := newFlags("argv cp", argvCpUsage)
-	var tf targetFlags
-	tf.register(fs, false)
-	out := fs.Bool("out", false, "copy out of the machine: SRC is the guest path, DST the host path")
+	var cf cpFlags
+	cf.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON array of strings")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	src, dst, err := twoPaths(fs)
-	if err != nil {
-		return err
-	}
-	t, err := tf.target(c)
+	t, src, dst, err := cf.resolve(c, fs)
 	if err != nil {
 		return err
 	}
 	var inv bottle.Invocation
-	if *out {
+	if cf.out {
 		inv, err = bottle.CopyOutArgv(t, src, dst)
 	} else {
 		inv, err = bottle.CopyInArgv(t, src, dst)
@@ -165,11 +160,24 @@ func runArgvCp(c *cli, args []string) error {
 	return c.printArgv(inv.Argv, *asJSON)
 }
 
-func twoPaths(fs *flagSet) (string, string, error) {
+// cpFlags are the flags of a copy: the machine and the direction.
+type cpFlags struct {
+	tf  targetFlags
+	out bool
+}
+
+func (cf *cpFlags) register(fs *flagSet) {
+	cf.tf.register(fs, false)
+	fs.BoolVar(&cf.out, "out", false, "copy out of the machine: SRC is the guest path, DST the host path")
+}
+
+// resolve returns the target and the two paths SRC and DST, after parsing.
+func (cf *cpFlags) resolve(c *cli, fs *flagSet) (t bottle.Target, src, dst string, err error) {
 	if fs.NArg() != 2 {
-		return "", "", usageErrorf("%s: want SRC and DST, got %d arguments", fs.Name(), fs.NArg())
+		return t, "", "", usageErrorf("%s: want SRC and DST, got %d arguments", fs.Name(), fs.NArg())
 	}
-	return fs.Arg(0), fs.Arg(1), nil
+	t, err = cf.tf.target(c)
+	return t, fs.Arg(0), fs.Arg(1), err
 }
 
 // printArgv prints argv as one JSON array or one shell-quoted line.

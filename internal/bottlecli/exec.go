@@ -69,17 +69,12 @@ smolvm never mistakes it for MACHINE:PATH.
 
 func runCp(c *cli, args []string) error {
 	fs := newFlags("cp", cpUsage)
-	var tf targetFlags
-	tf.register(fs, false)
-	out := fs.Bool("out", false, "copy out of the machine: SRC is the guest path, DST the host path")
+	var cf cpFlags
+	cf.register(fs)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	src, dst, err := twoPaths(fs)
-	if err != nil {
-		return err
-	}
-	t, err := tf.target(c)
+	t, src, dst, err := cf.resolve(c, fs)
 	if err != nil {
 		return err
 	}
@@ -87,7 +82,7 @@ func runCp(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out {
+	if cf.out {
 		return m.CopyOut(c.ctx, src, dst)
 	}
 	return m.CopyIn(c.ctx, src, dst)
