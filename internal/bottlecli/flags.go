@@ -113,18 +113,30 @@ func (tf *targetFlags) target(c *cli) (bottle.Target, error) {
 		Env:         tf.env,
 		DefaultUser: tf.guestUser,
 	}
-	for _, k := range tf.secrets {
+	secrets, err := c.secrets(tf.secrets)
+	if err != nil {
+		return bottle.Target{}, err
+	}
+	t.Secrets = secrets
+	return t, nil
+}
+
+// secrets reads the --secret-env KEYs from bottle's environment (nil for
+// none).
+func (c *cli) secrets(keys []string) (map[string]string, error) {
+	var m map[string]string
+	for _, k := range keys {
 		if err := bottle.ValidateEnvKey(k); err != nil {
-			return bottle.Target{}, fmt.Errorf("--secret-env: %w", err)
+			return nil, fmt.Errorf("--secret-env: %w", err)
 		}
 		v, ok := c.lookupEnv(k)
 		if !ok {
-			return bottle.Target{}, usageErrorf("--secret-env %s: %s is not set in bottle's environment", k, k)
+			return nil, usageErrorf("--secret-env %s: %s is not set in bottle's environment", k, k)
 		}
-		if t.Secrets == nil {
-			t.Secrets = map[string]string{}
+		if m == nil {
+			m = map[string]string{}
 		}
-		t.Secrets[k] = v
+		m[k] = v
 	}
-	return t, nil
+	return m, nil
 }

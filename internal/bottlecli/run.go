@@ -54,18 +54,9 @@ func runRun(c *cli, args []string) error {
 	if err := bottle.ValidateUser(spec.Agent.User); err != nil {
 		return err
 	}
-	for _, k := range secrets {
-		if err := bottle.ValidateEnvKey(k); err != nil {
-			return fmt.Errorf("--secret-env: %w", err)
-		}
-		v, ok := c.lookupEnv(k)
-		if !ok {
-			return usageErrorf("--secret-env %s: %s is not set in bottle's environment", k, k)
-		}
-		if spec.Secrets == nil {
-			spec.Secrets = map[string]string{}
-		}
-		spec.Secrets[k] = v
+	var err error
+	if spec.Secrets, err = c.secrets(secrets); err != nil {
+		return err
 	}
 	if promptFile != "" {
 		if fi, err := os.Stat(promptFile); err != nil {
@@ -73,9 +64,6 @@ func runRun(c *cli, args []string) error {
 		} else if !fi.Mode().IsRegular() {
 			return fmt.Errorf("--prompt: %s is not a regular file", promptFile)
 		}
-	}
-
-	if promptFile != "" {
 		// The guest path is decided before launch: the agent's argv carries it.
 		spec.Agent.PromptPath = bottle.HomeFor(spec.Agent.User) + "/bottle-prompt" + promptExt(promptFile)
 	}
