@@ -19,7 +19,8 @@ when signal n killed it). When stdin is not a terminal, ARGV simply runs.
 BOTTLE_RESIZE=exec (default: forward) also pushes each size into MACHINE's
 guest with a side-channel "ARGV[0] machine exec", for a smolvm that does not
 forward window-size changes; ARGV's guest command is then wrapped so that it
-applies those sizes to its own terminal.
+applies those sizes to its own terminal. BOTTLE_DEBUG=1 prints the side
+channel's failures, which otherwise never disturb the session.
 `
 
 func runPtyResize(c *cli, args []string) error {
@@ -60,9 +61,9 @@ func (c *cli) bridge(machine string, argv []string, env ...string) (int, error) 
 			return -1, usageErrorf("%v", err)
 		}
 		opts.Resizer = sc
-		opts.ResizeError = func(err error) {
-			if os.Getenv("BOTTLE_DEBUG") != "" {
-				fmt.Fprintf(c.stderr, "bottle: %v\r\n", err)
+		if v, _ := c.lookupEnv("BOTTLE_DEBUG"); v != "" {
+			opts.ResizeError = func(err error) {
+				fmt.Fprintf(c.stderr, "bottle: %v\r\n", err) // raw mode: \r\n
 			}
 		}
 	}
