@@ -180,7 +180,7 @@ type Owner struct {
 // Setting them at upload needs no exec as root in the guest, so it works
 // whatever user the guest's exec runs as.
 func CopyInArgvWith(t Target, hostPath, guestPath string, opts UploadOptions) (Invocation, error) {
-	if err := t.validateName(); err != nil {
+	if err := ValidateName(t.Name); err != nil {
 		return Invocation{}, err
 	}
 	host, err := hostArg(hostPath)
@@ -210,7 +210,7 @@ func CopyInArgvWith(t Target, hostPath, guestPath string, opts UploadOptions) (I
 // destination as a local path even when it contains ":" (the source already
 // names the machine), so such a host path is passed unchanged.
 func CopyOutArgv(t Target, guestPath, hostPath string) (Invocation, error) {
-	if err := t.validateName(); err != nil {
+	if err := ValidateName(t.Name); err != nil {
 		return Invocation{}, err
 	}
 	if err := guestArg(guestPath); err != nil {
@@ -264,7 +264,7 @@ func execArgv(t Target, user string, tty bool, tail []string) (Invocation, error
 	if tty {
 		argv = append(argv, "-i", "-t")
 	}
-	argv = append(argv, "-e", "HOME="+homeFor(user), "-e", "USER="+user)
+	argv = append(argv, "-e", "HOME="+HomeFor(user), "-e", "USER="+user)
 	for _, kv := range t.Env {
 		argv = append(argv, "-e", kv.Key+"="+kv.Value)
 	}
@@ -304,7 +304,9 @@ func needsRunuser(defaultUser, user string) (bool, error) {
 // non-root user other than the requested one.
 var ErrUserSwitch = errors.New("cannot switch guest user")
 
-func homeFor(user string) string {
+// HomeFor returns the HOME every exec as user gets: /root for root,
+// /home/USER otherwise (the seed's rule).
+func HomeFor(user string) string {
 	if user == "root" {
 		return "/root"
 	}
@@ -353,15 +355,13 @@ func (a Agent) validate() error {
 	return noNUL("prompt path", a.PromptPath)
 }
 
-func (t Target) program() string {
-	if t.Program == "" {
+func (t Target) program() string { return programOr(t.Program) }
+
+func programOr(p string) string {
+	if p == "" {
 		return DefaultProgram
 	}
-	return t.Program
-}
-
-func (t Target) validateName() error {
-	return ValidateName(t.Name)
+	return p
 }
 
 // validate checks everything an exec passes: the name, env keys and values,

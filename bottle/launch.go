@@ -99,13 +99,6 @@ func CreateArgv(spec Spec) (Invocation, error) {
 	return Invocation{Argv: argv}, nil
 }
 
-func programOr(p string) string {
-	if p == "" {
-		return DefaultProgram
-	}
-	return p
-}
-
 // lifecycleArgv builds "smolvm machine VERB --name NAME [extra...]".
 func lifecycleArgv(program, verb, name string, extra ...string) Invocation {
 	return Invocation{Argv: append([]string{programOr(program), "machine", verb, "--name", name}, extra...)}
