@@ -46,7 +46,7 @@ type RunOptions struct {
 
 // Machine is a Bottle backed by a smolvm machine.
 type Machine struct {
-	target  Target // DefaultUser is read and written under mu
+	target  Target // only DefaultUser changes (once), under mu
 	agent   Agent
 	mu      sync.Mutex
 	cleanup *cleanupStack // nil when the machine is not owned
@@ -102,17 +102,30 @@ func (m *Machine) Target() Target {
 // DefaultUser returns the guest's default exec user, asking the guest once
 // when it is not known yet.
 func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
+	t, err := m.execTarget(ctx)
+	return t.DefaultUser, err
+}
+
+// execTarget returns the target an exec addresses, with the default user
+// known (asking the guest once). It shares Env and Secrets with m, which
+// the builders only read, so an exec copies nothing.
+func (m *Machine) execTarget(ctx context.Context) (Target, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.target.DefaultUser != "" {
-		return m.target.DefaultUser, nil
+	if m.target.DefaultUser == "" {
+		u, err := probeUser(ctx, m.target)
+		if err != nil {
+			return Target{}, err
+		}
+		m.target.DefaultUser = u
 	}
-	u, err := probeUser(ctx, m.target)
-	if err != nil {
-		return "", err
-	}
-	m.target.DefaultUser = u
-	return u, nil
+	return m.target, nil
+}
+
+// cpTarget is what a copy addresses: the program and the name, which
+// never change, so no lock is needed.
+func (m *Machine) cpTarget() Target {
+	return Target{Program: m.target.Program, Name: m.target.Name}
 }
 
 // probeUser runs "id -un" with smolvm's default exec user.
@@ -138,10 +151,11 @@ func probeUser(ctx context.Context, t Target) (string, error) {
 // AgentInvocation returns the agent's command line (for a TTY, the command
 // to run behind the PTY-resize bridge).
 func (m *Machine) AgentInvocation(ctx context.Context, args []string, tty bool) (Invocation, error) {
-	if _, err := m.DefaultUser(ctx); err != nil {
+	t, err := m.execTarget(ctx)
+	if err != nil {
 		return Invocation{}, err
 	}
-	return AgentArgv(m.Target(), m.agent, args, tty)
+	return AgentArgv(t, m.agent, args, tty)
 }
 
 // RunAgent runs the agent and returns its exit code. Without a TTY, a
@@ -216,10 +230,11 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 // Exec runs "/bin/sh -c script" as user ("" means "node"), with the
 // machine's guest env and secrets.
 func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, error) {
-	if _, err := m.DefaultUser(ctx); err != nil {
+	t, err := m.execTarget(ctx)
+	if err != nil {
 		return ExecResult{}, err
 	}
-	inv, err := ExecArgv(m.Target(), user, script)
+	inv, err := ExecArgv(t, user, script)
 	if err != nil {
 		return ExecResult{}, err
 	}
@@ -245,7 +260,7 @@ func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, op
 		defer cleanup()
 		src = staged
 	}
-	inv, err := CopyInArgvWith(m.Target(), src, guestPath, opts)
+	inv, err := CopyInArgvWith(m.cpTarget(), src, guestPath, opts)
 	if err != nil {
 		return err
 	}
@@ -257,7 +272,7 @@ func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, op
 
 // CopyOut copies the guest file guestPath to hostPath.
 func (m *Machine) CopyOut(ctx context.Context, guestPath, hostPath string) error {
-	inv, err := CopyOutArgv(m.Target(), guestPath, hostPath)
+	inv, err := CopyOutArgv(m.cpTarget(), guestPath, hostPath)
 	if err != nil {
 		return err
 	}
