@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -171,17 +172,23 @@ func TestExecUserModels(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for range 2 { // the probe runs once
-				_, err = m.Exec(context.Background(), "id", tc.user)
+			// Two concurrent execs: the probe still runs once, before both.
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = m.Exec(context.Background(), "id", tc.user) })
 			}
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
+			wg.Wait()
+			for _, err := range errs {
+				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 					t.Fatalf("%s: err = %v, want %v", tc.reason, err, tc.wantErr)
 				}
-				return
+				if tc.wantErr == nil && err != nil {
+					t.Fatal(err)
+				}
 			}
-			if err != nil {
-				t.Fatal(err)
+			if tc.wantErr != nil {
+				return
 			}
 			if diff := cmp.Diff([]string{"probe", "exec", "exec"}, s.verbs()); diff != "" {
 				t.Errorf("calls (-want +got):\n%s", diff)
