@@ -14,18 +14,6 @@ import (
 	"github.com/smolbottle/smolbottle/internal/ptytest"
 )
 
-// guestSizeWatcher prints "size=ROWS COLS." at start and on every SIGWINCH,
-// at once (a shell runs its trap only after its foreground child). SIGWINCH
-// stays blocked except inside sigsuspend, so none is lost between two
-// waits (28 is SIGWINCH on Linux). Perl and its POSIX module are part of every Debian (perl-base).
-const guestSizeWatcher = `use POSIX; $| = 1;
-sub p { my $w = " " x 8; ioctl(STDIN, 0x5413, $w) or die "TIOCGWINSZ: $!"; my ($r, $c) = unpack("S2", $w); print "size=$r $c.\n" }
-$SIG{WINCH} = \&p;
-my $winch = POSIX::SigSet->new(28);
-sigprocmask(SIG_BLOCK, $winch);
-p();
-sigsuspend(POSIX::SigSet->new()) while 1;`
-
 // BenchmarkResizeToGuest measures how long a window resize takes to reach
 // the guest: from the resize of the user's terminal to the guest program
 // printing the new size, through `bottle pty-resize` and fake-smolvm.
@@ -67,7 +55,7 @@ func benchResize(b *testing.B, mode string) {
 	}
 	defer term.Close()
 	cmd := exec.Command("bottle", "pty-resize", name, "--",
-		"smolvm", "machine", "exec", "--name", name, "-i", "-t", "--", "perl", "-e", guestSizeWatcher)
+		"smolvm", "machine", "exec", "--name", name, "-i", "-t", "--", "perl", "-e", ptytest.SizeWatcher)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = term.Slave(), term.Slave(), term.Slave()
 	cmd.SysProcAttr = ptySysProcAttr()

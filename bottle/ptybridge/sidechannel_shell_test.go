@@ -125,17 +125,6 @@ func TestWrapScriptRunsCommand(t *testing.T) {
 	}
 }
 
-// sizeWatcher prints "size=ROWS COLS." at start and on every SIGWINCH.
-// SIGWINCH stays blocked except inside sigsuspend, so none is lost between
-// two waits (28 is SIGWINCH on Linux).
-const sizeWatcher = `use POSIX; $| = 1;
-sub p { my $w = " " x 8; ioctl(STDIN, 0x5413, $w) or die "TIOCGWINSZ: $!"; my ($r, $c) = unpack("S2", $w); print "size=$r $c.\n" }
-$SIG{WINCH} = \&p;
-my $winch = POSIX::SigSet->new(28);
-sigprocmask(SIG_BLOCK, $winch);
-p();
-sigsuspend(POSIX::SigSet->new()) while 1;`
-
 // TestSideChannelThroughFIFO is the image guest model on a real PTY: the
 // session runs as an unprivileged user on a pts that is root:root 0620, so
 // that user cannot open the pts by its path. SideChannel.Resize, through a
@@ -177,7 +166,7 @@ func TestSideChannelThroughFIFO(t *testing.T) {
 				t.Fatalf("stty -F %s as uid %d succeeded (%s); the test needs a pts that user cannot open", pts, uid, out)
 			}
 
-			args := append(append([]string{}, sh[1:]...), "-c", wrapScript, "sh", fifo, "perl", "-e", sizeWatcher)
+			args := append(append([]string{}, sh[1:]...), "-c", wrapScript, "sh", fifo, "perl", "-e", ptytest.SizeWatcher)
 			cmd := exec.Command(sh[0], args...)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = term.Slave(), term.Slave(), term.Slave()
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Credential: &syscall.Credential{Uid: uid, Gid: uid}}

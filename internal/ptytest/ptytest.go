@@ -171,3 +171,17 @@ func (t *Term) Close() {
 	t.master.Close()
 	<-t.readDone
 }
+
+// SizeWatcher is a Perl program (perl -e) for the program under test's
+// side: it prints "size=ROWS COLS." at start and on every SIGWINCH, at once
+// (a shell runs its trap only after its foreground child). SIGWINCH stays
+// blocked except inside sigsuspend, so none is lost between two waits.
+// 0x5413 is TIOCGWINSZ and 28 SIGWINCH on Linux. Perl and its POSIX module
+// are part of every Debian (perl-base).
+const SizeWatcher = `use POSIX; $| = 1;
+sub p { my $w = " " x 8; ioctl(STDIN, 0x5413, $w) or die "TIOCGWINSZ: $!"; my ($r, $c) = unpack("S2", $w); print "size=$r $c.\n" }
+$SIG{WINCH} = \&p;
+my $winch = POSIX::SigSet->new(28);
+sigprocmask(SIG_BLOCK, $winch);
+p();
+sigsuspend(POSIX::SigSet->new()) while 1;`
