@@ -17,9 +17,11 @@ import (
 // BenchmarkResizeToGuest measures how long a window resize takes to reach
 // the guest: from the resize of the user's terminal to the guest program
 // printing the new size, through `bottle pty-resize` and fake-smolvm.
-// Reports p50-ms and p99-ms. forward: the fake forwards SIGWINCH (it polls
-// every 100 ms like smolvm). exec: the fake does not forward, BOTTLE_RESIZE=exec
-// pushes each size with a side-channel exec. Run with -benchtime=Nx.
+// Reports p50-ms and p99-ms. forward: the fake forwards each SIGWINCH at
+// once (the real smolvm notices it at its I/O loop's next wake-up, at most
+// 100 ms later, which this does not measure). exec: the fake does not
+// forward, BOTTLE_RESIZE=exec pushes each size with a side-channel exec.
+// Run with -benchtime=Nx.
 func BenchmarkResizeToGuest(b *testing.B) {
 	if _, err := exec.LookPath("perl"); err != nil {
 		b.Skip("perl is not installed")
