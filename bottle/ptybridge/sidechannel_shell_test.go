@@ -129,8 +129,9 @@ func TestWrapScriptRunsCommand(t *testing.T) {
 // session runs as an unprivileged user on a pts that is root:root 0620, so
 // that user cannot open the pts by its path. SideChannel.Resize, through a
 // stand-in smolvm that runs the resize script as that same user in another
-// process, still brings the session to each new size (one SIGWINCH per
-// size, rows and columns together), and when the session ends the loop
+// process, still brings the session to each new size (one stty per size:
+// at most one intermediate step with the new rows and the old columns,
+// never an older size or a repeat), and when the session ends the loop
 // lets go of the terminal and removes the FIFO.
 func TestSideChannelThroughFIFO(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -205,6 +206,9 @@ func TestSideChannelThroughFIFO(t *testing.T) {
 				// else: no older size and no repeat.
 				half := fmt.Sprintf("size=%d %d.", s.Rows, last.Cols)
 				all := regexp.MustCompile(`size=\d+ \d+\.`).FindAllString(seen, -1)
+				if len(all) > 2 {
+					t.Fatalf("after pushing %v (from %v) the session saw %q: more than one stty's worth", s, last, seen)
+				}
 				for _, m := range all[:len(all)-1] {
 					if m != half || s.Cols == last.Cols {
 						t.Fatalf("after pushing %v (from %v) the session saw %q", s, last, seen)
