@@ -258,8 +258,8 @@ func TestRawModeWhileRunning(t *testing.T) {
 	if tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) != 0 {
 		t.Errorf("user terminal not raw while the child runs: lflag=%#x", tio.Lflag)
 	}
-	// Ctrl-C in raw mode is a byte for the child's terminal, whose line
-	// discipline turns it into SIGINT for the child (not for the bridge).
+	// Keys travel as bytes (no echo, no line editing by the user's
+	// terminal); the child's own terminal, cooked, makes the line.
 	s.type_("hello\r")
 	s.expect("got:hello")
 	s.finish(0)
@@ -410,6 +410,19 @@ func TestNoKeysStolenAfterReturn(t *testing.T) {
 	// The terminal is cooked again; a line typed now belongs to whoever
 	// reads the terminal next, not to a leftover goroutine of the bridge.
 	s.type_("after\n")
+	// Wait with a deadline, so a stolen line fails the test instead of
+	// hanging it.
+	fds := []unix.PollFd{{Fd: int32(s.term.Slave().Fd()), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(wait/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if n != 1 {
+			t.Fatalf("no line to read %v after typing one (poll: %v): a goroutine of the bridge took it", wait, err)
+		}
+		break
+	}
 	buf := make([]byte, 100)
 	n, err := s.term.Slave().Read(buf)
 	if err != nil || string(buf[:n]) != "after\n" {
