@@ -98,3 +98,24 @@ func TestOpenUsesSMOLVM(t *testing.T) {
 		t.Errorf("the stub named by $SMOLVM saw %v", got)
 	}
 }
+
+// TestTailWriter: everything passes through, and whatever the sizes of
+// the writes, the kept tail is exactly the last tailKeep bytes.
+func TestTailWriter(t *testing.T) {
+	var all, out bytes.Buffer
+	tw := &tailWriter{w: &out}
+	for i := range 200 {
+		p := bytes.Repeat([]byte{byte('a' + i%26)}, 1+i*7%300)
+		all.Write(p)
+		if _, err := tw.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		want := all.Bytes()[max(0, all.Len()-tailKeep):]
+		if !bytes.Equal(tw.bytes(), want) {
+			t.Fatalf("after %d bytes the tail is %d bytes, not the last %d written", all.Len(), len(tw.bytes()), len(want))
+		}
+	}
+	if !bytes.Equal(out.Bytes(), all.Bytes()) {
+		t.Errorf("passed through %d bytes, want all %d", out.Len(), all.Len())
+	}
+}

@@ -178,29 +178,41 @@ func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) 
 		}
 		return code, nil
 	}
-	tail := &tailWriter{w: cmd.Stderr}
-	cmd.Stderr = tail
-	err = cmd.Run()
+	// Without a TTY, smolvm's own error line is told apart from the
+	// agent's exit status by stderr's last line: keep it.
+	var tail *tailWriter
+	if !opts.TTY {
+		tail = &tailWriter{w: cmd.Stderr}
+		cmd.Stderr = tail
+	}
+	code, err := waitCode(cmd, cmd.Run())
 	if cerr := ctx.Err(); cerr != nil {
 		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), cerr)
 	}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay):
-		return 0, nil
-	case errors.As(err, &exitErr):
-		code := exitErr.ExitCode()
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			code = 128 + int(ws.Signal())
-		}
-		if !opts.TTY {
-			if serr := classify(inv.Argv, code, tail.buf); serr != nil {
-				return code, serr
-			}
-		}
-		return code, nil
+	if err != nil {
+		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), err)
 	}
-	return -1, fmt.Errorf("run agent in %s: %w", m.Name(), err)
+	if tail != nil {
+		if serr := classify(inv.Argv, code, tail.bytes()); serr != nil {
+			return code, serr
+		}
+	}
+	return code, nil
+}
+
+// waitCode turns what cmd's Run or Wait returned into the command's exit
+// status (128+n when signal n killed it). The error is nil whenever the
+// command ran and exited: ErrWaitDelay means it exited 0 but something it
+// started kept the pipes open, and the status stands.
+func waitCode(cmd *exec.Cmd, err error) (int, error) {
+	var exitErr *exec.ExitError
+	if err != nil && !errors.Is(err, exec.ErrWaitDelay) && !errors.As(err, &exitErr) {
+		return -1, err
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return cmd.ProcessState.ExitCode(), nil
 }
 
 func or[T comparable](v, def T) T {
@@ -218,13 +230,22 @@ type tailWriter struct {
 	buf []byte
 }
 
+const tailKeep = 4096
+
+// Write trims the kept bytes only once they reach twice tailKeep, in place,
+// so a chatty stderr costs one small copy per tailKeep bytes, not an
+// allocation per write.
 func (t *tailWriter) Write(p []byte) (int, error) {
-	const keep = 4096
 	t.buf = append(t.buf, p...)
-	if len(t.buf) > keep {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-keep:]...)
+	if len(t.buf) > 2*tailKeep {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailKeep:]...)
 	}
 	return t.w.Write(p)
+}
+
+// bytes returns the last tailKeep bytes written (or all, if fewer).
+func (t *tailWriter) bytes() []byte {
+	return t.buf[max(0, len(t.buf)-tailKeep):]
 }
 
 // Exec runs "/bin/sh -c script" as user ("" means "node"), with the

@@ -163,21 +163,12 @@ func run(ctx context.Context, inv Invocation) (res ExecResult, started bool, err
 	if err := cmd.Start(); err != nil {
 		return ExecResult{ExitCode: -1}, false, fmt.Errorf("run %s: %w", summarize(inv.Argv), err)
 	}
-	err = cmd.Wait()
-	res = ExecResult{ExitCode: cmd.ProcessState.ExitCode(), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	code, err := waitCode(cmd, cmd.Wait())
+	res = ExecResult{ExitCode: code, Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if cerr := ctx.Err(); cerr != nil {
 		return res, true, fmt.Errorf("run %s: %w", summarize(inv.Argv), cerr)
 	}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay):
-		// ErrWaitDelay: the child exited 0 but something it started kept
-		// the pipes open; the exit status is known, so it stands.
-	case errors.As(err, &exitErr):
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.ExitCode = 128 + int(ws.Signal())
-		}
-	default:
+	if err != nil {
 		return res, true, fmt.Errorf("run %s: %w", summarize(inv.Argv), err)
 	}
 	if serr := classify(inv.Argv, res.ExitCode, res.Stderr); serr != nil {
