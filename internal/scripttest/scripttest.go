@@ -5,6 +5,7 @@ package scripttest
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,7 +83,9 @@ func exitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// Condition evaluates the custom conditions.
+// Condition evaluates the custom conditions. There are none yet: an
+// unknown condition is an error, so a misspelt one fails the script
+// instead of silently skipping the lines it guards.
 func Condition(cond string) (bool, error) {
-	return false, nil
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
