@@ -258,3 +258,17 @@ func TestDown(t *testing.T) {
 		t.Errorf("Down(-h): %v, want ErrInvalid", err)
 	}
 }
+
+// TestDownStopFails: a stop that fails for another reason than a missing
+// machine does not keep Down from deleting it, and the error says so.
+func TestDownStopFails(t *testing.T) {
+	s := running(t, stubConfig{Actions: map[string]stubAction{"stop": {Exit: 1, Stderr: "Error: stop broke\n"}}})
+	err := Down(context.Background(), s.prog, "b1")
+	if !errors.Is(err, ErrSmolvm) || !strings.Contains(err.Error(), "stop broke") {
+		t.Errorf("Down: %v, want the stop's ErrSmolvm", err)
+	}
+	if diff := cmp.Diff([]string{"stop", "delete"}, s.verbs()); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	s.assertNothingLeft()
+}
