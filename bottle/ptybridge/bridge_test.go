@@ -75,15 +75,16 @@ const wait = 20 * time.Second
 
 // session is one bridge run on a user terminal played by a PTY pair.
 type session struct {
-	t        *testing.T
-	term     *ptytest.Term
-	sigs     chan os.Signal
-	before   *unix.Termios
-	restores *atomic.Int32
-	done     chan struct{}
-	cmd      *exec.Cmd
-	code     int
-	err      error
+	t    *testing.T
+	term *ptytest.Term
+	sigs chan os.Signal
+	// checkRestored checks that the user's terminal is back as it was,
+	// restored exactly once.
+	checkRestored func()
+	done          chan struct{}
+	cmd           *exec.Cmd
+	code          int
+	err           error
 }
 
 var hookMu sync.Mutex
@@ -117,14 +118,8 @@ func start(t *testing.T, rows, cols int, script string, o Options) *session {
 
 func startCmd(t *testing.T, rows, cols int, cmd *exec.Cmd, o Options) *session {
 	t.Helper()
-	term, err := ptytest.Open(rows, cols)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(term.Close)
-	s := &session{t: t, term: term, sigs: make(chan os.Signal, 64), done: make(chan struct{})}
-	s.restores = countRestores(t)
-	s.before = termios(t, term.Slave())
+	term, checkRestored := userTerm(t, rows, cols)
+	s := &session{t: t, term: term, sigs: make(chan os.Signal, 64), done: make(chan struct{}), checkRestored: checkRestored}
 	o.Stdin = term.Slave()
 	if o.Stdout == nil {
 		o.Stdout = term.Slave()
@@ -191,13 +186,26 @@ func (s *session) finish(wantCode int) {
 	s.checkRestored()
 }
 
-func (s *session) checkRestored() {
-	s.t.Helper()
-	if diff := cmp.Diff(s.before, termios(s.t, s.term.Slave())); diff != "" {
-		s.t.Errorf("user terminal not restored (-before +after):\n%s", diff)
+// userTerm opens a user terminal of rows x cols and returns it with a
+// check that, once Run has returned, the terminal is back exactly as it was
+// now, restored exactly once.
+func userTerm(t *testing.T, rows, cols int) (*ptytest.Term, func()) {
+	t.Helper()
+	term, err := ptytest.Open(rows, cols)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := s.restores.Load(); n != 1 {
-		s.t.Errorf("terminal restored %d times, want exactly 1", n)
+	t.Cleanup(term.Close)
+	restores := countRestores(t)
+	before := termios(t, term.Slave())
+	return term, func() {
+		t.Helper()
+		if diff := cmp.Diff(before, termios(t, term.Slave())); diff != "" {
+			t.Errorf("user terminal not restored (-before +after):\n%s", diff)
+		}
+		if n := restores.Load(); n != 1 {
+			t.Errorf("terminal restored %d times, want exactly 1", n)
+		}
 	}
 }
 
@@ -436,13 +444,7 @@ func (panicWriter) Write(p []byte) (int, error) { panic("writer broke") }
 
 func TestPanicPropagates(t *testing.T) {
 	// Run in the test goroutine to observe the panic.
-	term, err := ptytest.Open(24, 80)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(term.Close)
-	restores := countRestores(t)
-	before := termios(t, term.Slave())
+	term, checkRestored := userTerm(t, 24, 80)
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	cmd := exec.Command("sh", "-c", "echo $$ >"+pidFile+"; echo boom; exec sleep 1000")
 	func() {
@@ -453,12 +455,7 @@ func TestPanicPropagates(t *testing.T) {
 		}()
 		_, _ = Run(cmd, Options{Stdin: term.Slave(), Stdout: panicWriter{}, Signals: make(chan os.Signal)})
 	}()
-	if diff := cmp.Diff(before, termios(t, term.Slave())); diff != "" {
-		t.Errorf("user terminal not restored after panic (-before +after):\n%s", diff)
-	}
-	if n := restores.Load(); n != 1 {
-		t.Errorf("terminal restored %d times, want 1", n)
-	}
+	checkRestored()
 	// The child was killed: Run reaped it, so its PID is gone.
 	if cmd.ProcessState == nil {
 		t.Fatal("child not reaped")
@@ -521,23 +518,12 @@ func TestPlainPathForwardsSignals(t *testing.T) {
 }
 
 func TestStartFailure(t *testing.T) {
-	term, err := ptytest.Open(24, 80)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(term.Close)
-	restores := countRestores(t)
-	before := termios(t, term.Slave())
+	term, checkRestored := userTerm(t, 24, 80)
 	code, err := Run(exec.Command("/nonexistent/program"), Options{Stdin: term.Slave(), Signals: make(chan os.Signal)})
 	if code != -1 || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Run = %d, %v; want -1 and a not-exist error", code, err)
 	}
-	if diff := cmp.Diff(before, termios(t, term.Slave())); diff != "" {
-		t.Errorf("user terminal not restored after a start failure (-before +after):\n%s", diff)
-	}
-	if n := restores.Load(); n != 1 {
-		t.Errorf("terminal restored %d times, want 1", n)
-	}
+	checkRestored()
 }
 
 // gateResizer holds each Resize until released.
