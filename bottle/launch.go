@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -183,10 +182,10 @@ func Down(ctx context.Context, program, name string) error {
 }
 
 // cleanupStack runs its steps in reverse order, each one even if an earlier
-// one failed, on a fresh context bounded by timeout.
+// one failed, on a fresh context bounded by timeout. It needs no lock: Launch
+// builds it, and then either Launch or Close (once) runs it.
 type cleanupStack struct {
 	timeout time.Duration
-	mu      sync.Mutex
 	steps   []cleanupStep
 }
 
@@ -196,16 +195,12 @@ type cleanupStep struct {
 }
 
 func (s *cleanupStack) push(name string, fn func(context.Context) error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.steps = append(s.steps, cleanupStep{name, fn})
 }
 
 func (s *cleanupStack) run() error {
-	s.mu.Lock()
 	steps := s.steps
 	s.steps = nil
-	s.mu.Unlock()
 	if len(steps) == 0 {
 		return nil
 	}
