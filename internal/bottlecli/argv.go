@@ -95,33 +95,42 @@ Print the command line that runs /bin/sh -c SCRIPT in machine NAME as
 
 func runArgvExec(c *cli, args []string) error {
 	fs := newFlags("argv exec", argvExecUsage)
-	var tf targetFlags
-	tf.register(fs, true)
-	user := fs.String("user", bottle.DefaultUser, "run the script as `USER`")
+	var ef execFlags
+	ef.register(fs)
 	asJSON := fs.Bool("json", false, "print one JSON array of strings")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	script, err := oneScript(fs)
+	t, script, err := ef.resolve(c, fs)
 	if err != nil {
 		return err
 	}
-	t, err := tf.target(c)
-	if err != nil {
-		return err
-	}
-	inv, err := bottle.ExecArgv(t, *user, script)
+	inv, err := bottle.ExecArgv(t, ef.user, script)
 	if err != nil {
 		return err
 	}
 	return c.printArgv(inv.Argv, *asJSON)
 }
 
-func oneScript(fs *flagSet) (string, error) {
+// execFlags are the flags of a script run: the machine, what every exec
+// re-passes, and the user.
+type execFlags struct {
+	tf   targetFlags
+	user string
+}
+
+func (ef *execFlags) register(fs *flagSet) {
+	ef.tf.register(fs, true)
+	fs.StringVar(&ef.user, "user", bottle.DefaultUser, "run the script as `USER`")
+}
+
+// resolve returns the target and the one SCRIPT, after parsing.
+func (ef *execFlags) resolve(c *cli, fs *flagSet) (bottle.Target, string, error) {
 	if fs.NArg() != 1 {
-		return "", usageErrorf("%s: want exactly one SCRIPT after the flags, got %d arguments (quote the script)", fs.Name(), fs.NArg())
+		return bottle.Target{}, "", usageErrorf("%s: want exactly one SCRIPT after the flags, got %d arguments (quote the script)", fs.Name(), fs.NArg())
 	}
-	return fs.Arg(0), nil
+	t, err := ef.tf.target(c)
+	return t, fs.Arg(0), err
 }
 
 const argvCpUsage = `Usage: bottle argv cp --name NAME [--out] [--json] SRC DST

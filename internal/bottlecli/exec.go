@@ -22,28 +22,23 @@ exec runs as ("id -un"), to know whether to switch users with runuser.
 
 func runExec(c *cli, args []string) error {
 	fs := newFlags("exec", execUsage)
-	var tf targetFlags
-	tf.register(fs, true)
-	user := fs.String("user", bottle.DefaultUser, "run the script as `USER`")
+	var ef execFlags
+	ef.register(fs)
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
-	script, err := oneScript(fs)
+	t, script, err := ef.resolve(c, fs)
 	if err != nil {
 		return err
 	}
-	t, err := tf.target(c)
-	if err != nil {
-		return err
-	}
-	if err := bottle.ValidateUser(*user); err != nil {
+	if err := bottle.ValidateUser(ef.user); err != nil {
 		return err
 	}
 	m, err := bottle.Open(t, bottle.Agent{})
 	if err != nil {
 		return err
 	}
-	res, err := m.Exec(c.ctx, script, *user)
+	res, err := m.Exec(c.ctx, script, ef.user)
 	if err != nil {
 		return err
 	}
