@@ -133,13 +133,24 @@ func AgentArgv(t Target, a Agent, args []string, tty bool) (Invocation, error) {
 // ExecArgv builds "run /bin/sh -c SCRIPT as user" (user "" means "node").
 // Exec never allocates a TTY.
 func ExecArgv(t Target, user, script string) (Invocation, error) {
-	if user == "" {
-		user = DefaultUser
-	}
-	if err := noNUL("script", script); err != nil {
+	user, err := checkExec(user, script)
+	if err != nil {
 		return Invocation{}, err
 	}
 	return execArgv(t, user, false, []string{"/bin/sh", "-c", script})
+}
+
+// checkExec validates what ExecArgv takes besides the target, with the
+// default user applied, so Machine.Exec can refuse bad input before it
+// asks the guest anything.
+func checkExec(user, script string) (string, error) {
+	if user == "" {
+		user = DefaultUser
+	}
+	if err := ValidateUser(user); err != nil {
+		return "", err
+	}
+	return user, noNUL("script", script)
 }
 
 // ProbeArgv builds the one call that asks the guest which user exec runs

@@ -251,6 +251,9 @@ func (t *tailWriter) bytes() []byte {
 // Exec runs "/bin/sh -c script" as user ("" means "node"), with the
 // machine's guest env and secrets.
 func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, error) {
+	if _, err := checkExec(user, script); err != nil {
+		return ExecResult{}, err // before the default-user probe runs anything
+	}
 	t, err := m.execTarget(ctx)
 	if err != nil {
 		return ExecResult{}, err

@@ -307,3 +307,26 @@ func TestCopy(t *testing.T) {
 		}
 	})
 }
+
+// TestExecRefusesBadInputFirst: a bad user or script is refused before
+// anything runs, the default-user probe included.
+func TestExecRefusesBadInputFirst(t *testing.T) {
+	for _, tc := range []struct{ name, user, script, reason string }{
+		{"flag-user", "-x", "true", "a user that smolvm or runuser would read as a flag"},
+		{"nul-script", "node", "a\x00b", "a script with NUL cannot be passed in argv"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := running(t, stubConfig{})
+			m, err := Open(s.target("b1"), Agent{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Exec(context.Background(), tc.script, tc.user); !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: err = %v, want ErrInvalid", tc.reason, err)
+			}
+			if got := s.verbs(); len(got) != 0 {
+				t.Errorf("%s: smolvm ran %v before the refusal", tc.reason, got)
+			}
+		})
+	}
+}

@@ -31,9 +31,6 @@ func runExec(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := bottle.ValidateUser(ef.user); err != nil {
-		return err
-	}
 	m, err := bottle.Open(t, bottle.Agent{})
 	if err != nil {
 		return err
