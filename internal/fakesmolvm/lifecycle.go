@@ -87,6 +87,9 @@ func (c *cli) guestConfig(r *record) guest.Config {
 		Env:     r.Env,
 		Workdir: r.Workdir,
 		Network: r.Network,
+		// The opt-in is read at each start, like the rest of the
+		// environment: the record does not keep it.
+		HostUserland: c.getenv(guest.HostUserlandEnv) == "1",
 	}
 }
 

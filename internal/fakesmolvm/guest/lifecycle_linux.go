@@ -89,6 +89,11 @@ func startAgent(cfg Config) (int, error) {
 	if err := unsupported(); err != nil {
 		return 0, err
 	}
+	if userlandOf(cfg) == userlandBusybox {
+		if _, err := findBusybox(); err != nil {
+			return 0, err
+		}
+	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return 0, err
