@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
+	"github.com/smolbottle/smolbottle/internal/scripttest"
 )
 
 // TestRunInTmux drives `bottle run` end to end in a real terminal
@@ -44,10 +45,11 @@ func tmuxRun(t *testing.T, scenario, mode string) {
 	}
 	// Whatever happens, no fake machine outlives the test.
 	t.Cleanup(func() { fakesmolvm.StopAll(dir) })
-	examples, err := filepath.Abs("examples/images")
-	if err != nil {
+	examples := filepath.Join(dir, "examples")
+	if err := scripttest.BuildExamples("examples", examples); err != nil {
 		t.Fatal(err)
 	}
+	examples = filepath.Join(examples, "images")
 	env := []string{
 		"HOME=" + home,
 		"PATH=" + os.Getenv("PATH"),
@@ -125,6 +127,7 @@ func tmuxRun(t *testing.T, scenario, mode string) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	var code []byte
+	var err error
 	for time.Now().Before(deadline) {
 		if code, err = os.ReadFile(exitFile); err == nil && len(code) > 0 {
 			break

@@ -146,11 +146,11 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 	}
 	// 7. Image.
 	if img, ok := p.get("image"); ok {
-		r.Image = img
-		dir, err := c.resolveImage(img)
+		ref, dir, err := c.resolveImageArg(img)
 		if err != nil {
 			return nil, err
 		}
+		r.Image = ref
 		if dir == "" {
 			if !r.Network {
 				return nil, errorf("config operation failed: create machine: image '%s' must be pulled from a registry, but this machine has no network, so the pull can never succeed. Add --net (or put the image in the fake-smolvm image store: $FAKE_SMOLVM_IMAGES or %s)", img, c.imageStore())

@@ -148,7 +148,7 @@ func (c *cli) boot(r *record) (int, error) {
 			return 0, errorf("agent operation failed: start: image '%s' is no longer in the fake-smolvm image store", r.Image)
 		}
 		cfg.ImageDir = dir
-		if !r.Pulled {
+		if !r.Pulled && !isLocalImage(r.Image) {
 			// smolvm pulls on the first start; the fake's image is local.
 			c.errf("Pulling %s...", r.Image)
 		}
@@ -187,7 +187,11 @@ func (c *cli) boot(r *record) (int, error) {
 		}
 	}
 	if len(r.Cmd) > 0 {
-		c.runWorkload(r, cfg.DataDir)
+		c.runWorkload(r, cfg.DataDir, r.Cmd)
+	} else if cmd := imageStartCommand(cfg.ImageDir); cfg.ImageDir != "" && len(cmd) > 0 {
+		// An image with an entrypoint or cmd and no COMMAND runs it at
+		// start (docs/smolvm.md, "local images").
+		c.runWorkload(r, cfg.DataDir, cmd)
 	}
 	c.out("Machine '%s' running (PID: %d)", r.Name, pid)
 	return pid, nil
@@ -254,7 +258,7 @@ func (c *cli) runInit(r *record, dataDir string) error {
 
 // runWorkload runs a stored COMMAND: detached on an image machine, to
 // completion on a bare one (§6 step 4).
-func (c *cli) runWorkload(r *record, dataDir string) {
+func (c *cli) runWorkload(r *record, dataDir string, argv []string) {
 	mode := guest.Buffered
 	if r.Image != "" {
 		mode = guest.Detach
@@ -264,7 +268,7 @@ func (c *cli) runWorkload(r *record, dataDir string) {
 	if mode == guest.Detach {
 		stdout = &discard // the workload's PID is not part of start's output
 	}
-	code, err := guest.Exec(dataDir, guest.ExecRequest{Argv: r.Cmd, Mode: mode},
+	code, err := guest.Exec(dataDir, guest.ExecRequest{Argv: argv, Mode: mode},
 		guest.Stdio{Stdout: stdout, Stderr: c.stderr})
 	switch {
 	case err != nil:

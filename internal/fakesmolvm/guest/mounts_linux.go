@@ -77,12 +77,19 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 				return nil, err
 			}
 		}
+		// The layers are named through descriptors: no character of a
+		// host path (a ':' in "app:1.0", a ',') can break the options,
+		// and the guest's mountinfo shows no host path.
+		var names []string
 		for _, p := range []string{lower, upper, work} {
-			if strings.ContainsAny(p, ",:\\") {
-				return nil, fmt.Errorf("image layers: path %q has a character overlayfs options cannot carry", p)
+			fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil, fmt.Errorf("image layer: %w", err)
 			}
+			defer unix.Close(fd)
+			names = append(names, "/proc/self/fd/"+strconv.Itoa(fd))
 		}
-		opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ",userxattr"
+		opts := "lowerdir=" + names[0] + ",upperdir=" + names[1] + ",workdir=" + names[2] + ",userxattr"
 		if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
 			return nil, fmt.Errorf("mount image overlay: %w", err)
 		}
