@@ -20,7 +20,7 @@ func doctor(hostUserland bool) Report {
 		r.Supported = false
 		r.Lines = append(r.Lines, "cannot create a guest's namespaces: "+err.Error())
 	} else {
-		r.Lines = append(r.Lines, "creating user, mount, pid, uts, ipc and net namespaces: ok")
+		r.Lines = append(r.Lines, "creating user, mount, pid, uts, ipc, cgroup and net namespaces: ok")
 	}
 	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil {
 		r.Lines = append(r.Lines, fmt.Sprintf("user.max_user_namespaces = %d", v))
@@ -52,7 +52,7 @@ func probeNamespaces() error {
 	}
 	cmd := exec.Command(p)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP | syscall.CLONE_NEWNET,
 		UidMappings:                uids,
 		GidMappings:                gids,
 		GidMappingsEnableSetgroups: setgroups,

@@ -136,7 +136,7 @@ func startAgent(cfg Config) (int, error) {
 	}
 
 	uids, gids, setgroups := idMappings()
-	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
+	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP)
 	if !cfg.Network {
 		flags |= syscall.CLONE_NEWNET
 	}

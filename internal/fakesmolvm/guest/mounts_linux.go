@@ -158,6 +158,9 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 	if err := mountProc(filepath.Join(root, "proc"), filepath.Join(root, "dev/null")); err != nil {
 		return nil, err
 	}
+	if err := limitNamespaces(); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 

@@ -69,7 +69,7 @@ func TestDoctor(t *testing.T) {
 	if !r.Supported {
 		t.Fatalf("Doctor says unsupported on a host where every other test starts guests: %q", r.Lines)
 	}
-	if len(r.Lines) == 0 || r.Lines[0] != "creating user, mount, pid, uts, ipc and net namespaces: ok" {
+	if len(r.Lines) == 0 || r.Lines[0] != "creating user, mount, pid, uts, ipc, cgroup and net namespaces: ok" {
 		t.Errorf("Doctor lines %q", r.Lines)
 	}
 }
