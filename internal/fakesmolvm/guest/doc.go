@@ -79,3 +79,14 @@ package guest
 // and owned by it if root owned it), as useradd -m would.
 //
 // Init commands are the CLI's: it runs them through Exec after Start.
+//
+// Files. The package is cut by concern, and each file holds both sides of
+// its concern, the client's (the CLI process) and the agent's (PID 1 of the
+// guest): guest.go (the API), lifecycle_linux.go (starting, finding and
+// stopping agents), agent_linux.go (the agent's main loop), mounts_linux.go
+// (the guest tree), firststart_linux.go (the first start's /etc and image),
+// confine_linux.go (capabilities), reaper_linux.go (PID 1's reaping and the
+// spawner thread), users_linux.go (user, environment and PATH of a
+// command), exec_linux.go (exec, both sides), stdio_linux.go (the client's
+// stdin pump and terminal), copy_linux.go (cp, both sides), proto.go (the
+// frames), runuser_linux.go, doctor_linux.go.
