@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Images, as smolvm classifies an --image value (docs/smolvm.md, "local
+// Images, as smolvm classifies an --image value (docs/smolvm.md, "create:
 // images"):
 //
 //   - "-" is a `docker save` archive read from stdin;
