@@ -289,14 +289,30 @@ func (c *cli) stageStdin() (string, error) {
 	if c.stdin == nil {
 		in = strings.NewReader("")
 	}
+	// As smolvm: 1 MiB reads, the limit checked after each (the error
+	// names the bytes read so far).
 	limit := c.maxImageBytes()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(in, limit+1))
-	c.stdinBytes.Add(n)
-	if err != nil {
-		return "", errorf("io operation failed: %v", err)
-	}
-	if n > limit {
-		return "", c.tooLarge(n)
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		k, err := in.Read(buf)
+		if k > 0 {
+			n += int64(k)
+			c.stdinBytes.Add(int64(k))
+			if n > limit {
+				return "", c.tooLarge(n)
+			}
+			h.Write(buf[:k])
+			if _, err := tmp.Write(buf[:k]); err != nil {
+				return "", errorf("io operation failed: %v", err)
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", errorf("io operation failed: %v", err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return "", errorf("io operation failed: %v", err)

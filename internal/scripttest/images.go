@@ -67,3 +67,26 @@ func busybox(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 }
+
+// mkarchive OUT CONFIG LAYERDIR... writes a `docker save` archive (with
+// go-containerregistry's tarball writer) whose layers are the given
+// directories, in order (a file named .wh.NAME is a whiteout, as in any
+// layer), and whose image config is the JSON file CONFIG ({"User": ...,
+// "Env": [...], "WorkingDir": ..., "Entrypoint": [...], "Cmd": [...]}).
+// OUT ending in .gz or .tgz is gzip-compressed.
+func mkarchive(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: mkarchive OUT CONFIG LAYERDIR...")
+	}
+	if err := WriteArchive(ts.MkAbs(args[0]), ts.MkAbs(args[1]), mkAbsAll(ts, args[2:])...); err != nil {
+		ts.Fatalf("mkarchive: %v", err)
+	}
+}
+
+func mkAbsAll(ts *testscript.TestScript, ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = ts.MkAbs(p)
+	}
+	return out
+}

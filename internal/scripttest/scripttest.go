@@ -60,9 +60,10 @@ func examplesDir() string {
 // Commands returns the custom script commands.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"exitcode": exitcode,
-		"busybox":  busybox,
-		"pty":      cmdPTY,
+		"exitcode":  exitcode,
+		"busybox":   busybox,
+		"mkarchive": mkarchive,
+		"pty":       cmdPTY,
 	}
 }
 

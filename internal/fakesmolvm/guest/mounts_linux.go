@@ -116,7 +116,9 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 		if err != nil {
 			return nil, err
 		}
-		if first {
+		// The Alpine layout is laid out on the first start, or on the
+		// first busybox start of a tree that had the host's userland.
+		if _, err := os.Lstat(filepath.Join(root, "bin/busybox")); first || err != nil {
 			if t.applets, err = busyboxApplets(busybox); err != nil {
 				return nil, err
 			}
@@ -171,12 +173,17 @@ func (t *guestTree) finish(cfg Config, img imageConfig) error {
 		if err := populate(cfg, img, t); err != nil {
 			return fmt.Errorf("populate guest: %w", err)
 		}
+	} else if t.applets != nil {
+		if err := populateBusybox(t.applets); err != nil {
+			return fmt.Errorf("populate guest: %w", err)
+		}
 	}
 	if err := attachBinds(t.binds); err != nil {
 		return err
 	}
 	t.binds = nil
 	if t.kind == userlandHost {
+		os.MkdirAll(filepath.Dir(guestRunuserHost), 0o755)
 		if err := os.WriteFile(guestRunuserHost, []byte(runuserShim), 0o755); err != nil {
 			return fmt.Errorf("install runuser: %w", err)
 		}
