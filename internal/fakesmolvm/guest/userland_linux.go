@@ -45,9 +45,11 @@ type guestCommand struct {
 // which Alpine package installs each one, where, and how the fake provides
 // it. A command whose host binary is missing is simply absent from the
 // guest (as it would be without its package); docs/fake-differences.md
-// ("Guest userland and images") lists the consequences. Alpine 3.19's
-// util-linux is a meta package that depends on its split subpackages
-// (runuser, setpriv, findmnt, ...), so they are all here.
+// ("Guest userland and images") lists the consequences. Alpine splits
+// util-linux into one subpackage per command (runuser, setpriv, findmnt,
+// ...) plus util-linux-misc, each installed automatically with util-linux
+// (install_if), so they are all here, where util-linux installs them
+// (prefix /usr).
 var guestCommands = []guestCommand{
 	{pkg: "jq", path: "/usr/bin/jq", from: fromHost},
 
@@ -71,19 +73,19 @@ var guestCommands = []guestCommand{
 
 	{pkg: "crun", path: "/usr/bin/crun", from: fromHost},
 
-	{pkg: "util-linux (runuser)", path: "/sbin/runuser", from: fromFake},
-	{pkg: "util-linux (setpriv)", path: "/bin/setpriv", from: fromHost},
-	{pkg: "util-linux (findmnt)", path: "/bin/findmnt", from: fromHost},
-	{pkg: "util-linux (lsblk)", path: "/bin/lsblk", from: fromHost},
-	{pkg: "util-linux (blkid)", path: "/sbin/blkid", from: fromHost},
-	{pkg: "util-linux (losetup)", path: "/sbin/losetup", from: fromHost},
+	{pkg: "util-linux (runuser)", path: "/usr/sbin/runuser", from: fromFake},
+	{pkg: "util-linux (setpriv)", path: "/usr/bin/setpriv", from: fromHost},
+	{pkg: "util-linux (findmnt)", path: "/usr/bin/findmnt", from: fromHost},
+	{pkg: "util-linux (lsblk)", path: "/usr/bin/lsblk", from: fromHost},
+	{pkg: "util-linux (blkid)", path: "/usr/sbin/blkid", from: fromHost},
+	{pkg: "util-linux (losetup)", path: "/usr/sbin/losetup", from: fromHost},
 	{pkg: "util-linux (flock)", path: "/usr/bin/flock", from: fromHost},
 	{pkg: "util-linux (hexdump)", path: "/usr/bin/hexdump", from: fromHost},
 	{pkg: "util-linux (logger)", path: "/usr/bin/logger", from: fromHost},
 	{pkg: "util-linux (mcookie)", path: "/usr/bin/mcookie", from: fromHost},
-	{pkg: "util-linux (wipefs)", path: "/sbin/wipefs", from: fromHost},
-	{pkg: "util-linux (sfdisk)", path: "/sbin/sfdisk", from: fromHost},
-	{pkg: "util-linux (fstrim)", path: "/sbin/fstrim", from: fromHost},
+	{pkg: "util-linux (wipefs)", path: "/usr/sbin/wipefs", from: fromHost},
+	{pkg: "util-linux (sfdisk)", path: "/usr/sbin/sfdisk", from: fromHost},
+	{pkg: "util-linux (fstrim)", path: "/usr/sbin/fstrim", from: fromHost},
 	{pkg: "util-linux (uuidgen)", path: "/usr/bin/uuidgen", from: fromHost},
 	{pkg: "util-linux (setarch)", path: "/usr/bin/setarch", from: fromHost},
 	{pkg: "util-linux-misc", path: "/usr/bin/unshare", from: fromHost},

@@ -30,7 +30,7 @@ func TestBareUserland(t *testing.T) {
 				"fetch https://dl-cdn.alpinelinux.org/alpine/v3.19/community/" + arch() + "/APKINDEX.tar.gz\n" +
 				"WARNING: updating and opening https://dl-cdn.alpinelinux.org/alpine/v3.19/community: temporary error (try again later)\n" +
 				"ERROR: unable to select packages:\n  jq (no such package):\n    required by: world[jq]\n1\n"},
-		{"runuser", "util-linux's runuser is at Alpine's path", "command -v runuser", "/sbin/runuser\n"},
+		{"runuser", "util-linux's runuser is at Alpine's path", "command -v runuser", "/usr/sbin/runuser\n"},
 		{"passwd", "root is the only user", "cat /etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"},
 	}
 	for _, tc := range tests {
