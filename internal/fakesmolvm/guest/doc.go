@@ -29,11 +29,11 @@ package guest
 // The userland (userland_linux.go). A bare guest is Alpine-like: its tree
 // is DATADIR/rootfs, laid out on the first start as Alpine 3.19's (/bin,
 // /sbin, /usr..., os-release, passwd and group with root only, apk's
-// files), with a link to /bin/busybox for each applet of the host's static
-// busybox; /bin/busybox itself and the commands of guestCommands (the one
-// table of which Alpine package brings which command, and whether it is a
-// host binary or the fake's own) are bound read-only on every start, each
-// host binary with the shared libraries it loads. /sbin/apk is a script
+// files), the host's static busybox as /bin/busybox with a link to it for
+// each applet, and the commands of guestCommands (the one table of which
+// Alpine package brings which command, and whether it is a host binary or
+// the fake's own), each host binary copied with the shared libraries it
+// loads. They are the guest's own files from then on, as on a VM's disk. /sbin/apk is a script
 // that fails as apk does offline; /usr/sbin/runuser runs the fake's runuser
 // (the bound fake binary, `smolvm __runuser`). Without a static busybox a
 // bare Start fails with one line naming busybox-static. Config.HostUserland
@@ -56,14 +56,12 @@ package guest
 // the machine name when it is a lowercase DNS label of at most 63 bytes,
 // else "container", as smolvm's agent names a container, so every name
 // starts) and, for a bare guest, the Alpine /etc. An image's non-root user
-// gets its home directory.
-// All writes into the tree happen after pivot_root, so a symlink the guest
-// left cannot redirect them to a host file. Volumes (Config.Mounts, from
-// create -v) and host files (busybox, the table's commands) are cloned with
-// open_tree before pivot_root and attached with move_mount after it,
-// read-only ones with mount_setattr; a volume whose mount point cannot be
-// made in the guest fails Start with "mount operation failed: mount
-// volume: ...".
+// gets its home directory. All writes into the tree happen after
+// pivot_root, so a symlink the guest left cannot redirect them to a host
+// file. Volumes (Config.Mounts, from create -v) are cloned with open_tree
+// before pivot_root and attached with move_mount after it, read-only ones
+// with mount_setattr; a volume whose mount point cannot be made in the
+// guest fails Start with "mount operation failed: mount volume: ...".
 //
 // Isolation, in layers (confine_linux.go, seccomp_linux.go), each stopping
 // what the others do not:
@@ -79,8 +77,8 @@ package guest
 //     new user namespace is the one way back to CAP_SYS_ADMIN (to mount a
 //     host cgroup hierarchy and write it, for instance).
 //   - Read-only, nosuid, nodev binds: every host inode shown in the guest
-//     (/dev nodes, which keep dev; the fake binary; busybox and the table's
-//     commands; the host /usr of the opt-in) can be used but not changed,
+//     (/dev nodes, which keep dev; the fake binary; the host /usr of the
+//     opt-in) can be used but not changed,
 //     and a host setuid binary runs without its privilege.
 //   - A seccomp filter (inherited like the bounding set): no chmod, open,
 //     creat or mknod that sets a setuid or setgid bit, and no openat2 or

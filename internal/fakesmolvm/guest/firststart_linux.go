@@ -112,7 +112,7 @@ func populate(cfg Config, img imageConfig, t *guestTree) error {
 		os.Chmod(d.path, d.mode)
 	}
 	if t.kind == userlandBusybox {
-		if err := populateBusybox(t.applets); err != nil {
+		if err := populateBusybox(t.applets, t.commands); err != nil {
 			return err
 		}
 	}

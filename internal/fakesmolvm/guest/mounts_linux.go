@@ -52,9 +52,9 @@ func (u userland) String() string {
 type guestTree struct {
 	kind      userland
 	first     bool
-	binds     []detachedBind // host files shown in a busybox guest, attached after pivot_root
-	applets   []string       // a busybox guest's first start: its applets
-	hostFiles []hostFile     // a host-userland guest's first start: its /etc from the host
+	applets   []string   // a busybox guest's layout: its applets
+	commands  []hostFile // a busybox guest's layout: busybox and the table's host commands
+	hostFiles []hostFile // the first start's files from the host /etc
 }
 
 // prepareTree mounts the guest's root filesystem at DATADIR/rootfs (still
@@ -122,10 +122,9 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 			if t.applets, err = busyboxApplets(busybox); err != nil {
 				return nil, err
 			}
-		}
-		binds := append([]hostBind{{host: busybox, guest: "/bin/busybox"}}, hostCommandBinds()...)
-		if t.binds, err = openBinds(binds); err != nil {
-			return nil, err
+			if t.commands, err = readHostCommands(busybox); err != nil {
+				return nil, err
+			}
 		}
 		if first {
 			t.hostFiles = readHostFiles(bareHostEtc(cfg))
@@ -167,21 +166,18 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 }
 
 // finish completes the tree from inside it (after pivot_root): the first
-// start's /etc and layout, then the host files a busybox guest shows.
+// start's /etc and layout.
 func (t *guestTree) finish(cfg Config, img imageConfig) error {
 	if t.first {
 		if err := populate(cfg, img, t); err != nil {
 			return fmt.Errorf("populate guest: %w", err)
 		}
 	} else if t.applets != nil {
-		if err := populateBusybox(t.applets); err != nil {
+		if err := populateBusybox(t.applets, t.commands); err != nil {
 			return fmt.Errorf("populate guest: %w", err)
 		}
 	}
-	if err := attachBinds(t.binds); err != nil {
-		return err
-	}
-	t.binds = nil
+	t.commands = nil
 	if t.kind == userlandHost {
 		os.MkdirAll(filepath.Dir(guestRunuserHost), 0o755)
 		if err := os.WriteFile(guestRunuserHost, []byte(runuserShim), 0o755); err != nil {

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // The bare guest's userland: what smolvm's bare VM has (docs/smolvm.md,
@@ -138,14 +136,15 @@ func isStatic(p string) (bool, error) {
 	return true, nil
 }
 
-// hostBind is a host file shown read-only at a guest path.
+// hostBind is a host file and the guest path it is copied to.
 type hostBind struct {
 	host, guest string
 }
 
 // hostCommandBinds resolves the table's fromHost commands to the host files
 // the guest needs: each binary at its Alpine path, and every shared library
-// and dynamic linker they load at the path the linker looks in.
+// and dynamic linker they load at the path the linker looks in (the guest
+// has no linker cache).
 func hostCommandBinds() []hostBind {
 	var out []hostBind
 	libs := map[string]string{} // guest path -> host path
@@ -266,76 +265,28 @@ func busyboxApplets(busybox string) ([]string, error) {
 	return applets, nil
 }
 
-// detachedBind is a host file or directory cloned as a detached mount
-// before pivot_root, attached at its guest path after it.
-type detachedBind struct {
-	guest string
-	dir   bool
-	fd    int
-}
-
-// openBinds clones each host path as a detached, read-only, nosuid, nodev
-// mount.
-func openBinds(binds []hostBind) ([]detachedBind, error) {
-	var out []detachedBind
+// readHostCommands reads, before pivot_root, the files a new busybox
+// guest gets from the host: busybox as /bin/busybox, and each host command
+// of the table with the libraries it loads. They are written into the
+// guest's own tree afterwards (populateBusybox): real files there, as on
+// a VM's disk, so no start after the first binds or resolves anything.
+func readHostCommands(busybox string) ([]hostFile, error) {
+	binds := append([]hostBind{{host: busybox, guest: "/bin/busybox"}}, hostCommandBinds()...)
+	var out []hostFile
 	for _, b := range binds {
+		data, err := os.ReadFile(b.host)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", b.host, err)
+		}
 		fi, err := os.Stat(b.host)
 		if err != nil {
-			closeBinds(out)
 			return nil, err
 		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, b.host, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-		if err != nil {
-			closeBinds(out)
-			return nil, fmt.Errorf("clone %s: %w", b.host, err)
-		}
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
-			unix.Close(fd)
-			closeBinds(out)
-			return nil, fmt.Errorf("read-only %s: %w", b.host, err)
-		}
-		out = append(out, detachedBind{guest: b.guest, dir: fi.IsDir(), fd: fd})
+		// No setuid or setgid bit reaches the guest's tree (mount and
+		// umount are setuid on Debian).
+		out = append(out, hostFile{path: b.guest, mode: fi.Mode().Perm(), data: data})
 	}
 	return out, nil
-}
-
-func closeBinds(bs []detachedBind) {
-	for _, b := range bs {
-		unix.Close(b.fd)
-	}
-}
-
-// attachBinds runs inside the guest root: each mount point is made there
-// (a symlink the guest left in its place is replaced), never on the host.
-func attachBinds(bs []detachedBind) error {
-	defer closeBinds(bs)
-	for _, b := range bs {
-		if err := os.MkdirAll(filepath.Dir(b.guest), 0o755); err != nil {
-			return fmt.Errorf("mount point %s: %w", b.guest, err)
-		}
-		fi, err := os.Lstat(b.guest)
-		switch {
-		case err == nil && b.dir && fi.IsDir():
-		case err == nil && !b.dir && fi.Mode().IsRegular():
-		default:
-			if err == nil {
-				os.RemoveAll(b.guest)
-			}
-			if b.dir {
-				err = os.Mkdir(b.guest, 0o755)
-			} else {
-				err = os.WriteFile(b.guest, nil, 0o755)
-			}
-			if err != nil {
-				return fmt.Errorf("mount point %s: %w", b.guest, err)
-			}
-		}
-		if err := unix.MoveMount(b.fd, "", unix.AT_FDCWD, b.guest, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-			return fmt.Errorf("attach %s: %w", b.guest, err)
-		}
-	}
-	return nil
 }
 
 // alpineDirs are the directories of an Alpine 3.19 minirootfs.
@@ -406,13 +357,21 @@ esac
 const runuserShim = "#!/bin/sh\nexec " + guestExe + " __runuser \"$@\"\n"
 
 // populateBusybox lays out a new bare guest's Alpine tree (we are inside
-// it now): directories, busybox's applets as links to /bin/busybox (as
-// Alpine's busybox package installs them), apk, and the fake-provided
-// commands. Host-provided commands and /bin/busybox itself are bound on
-// every start (attachBinds), over the links made here.
-func populateBusybox(applets []string) error {
+// it now): directories, /bin/busybox and busybox's applets as links to it
+// (as Alpine's busybox package installs them), the host commands of the
+// table with their libraries, apk, and the fake-provided commands.
+func populateBusybox(applets []string, files []hostFile) error {
 	for _, d := range alpineDirs {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return err
+		}
+	}
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			return err
+		}
+		os.Remove(f.path)
+		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
 			return err
 		}
 	}
@@ -432,7 +391,7 @@ func populateBusybox(applets []string) error {
 			return err
 		}
 	}
-	files := []struct {
+	scripts := []struct {
 		path, data string
 		mode       fs.FileMode
 	}{
@@ -443,13 +402,13 @@ func populateBusybox(applets []string) error {
 	}
 	for _, c := range guestCommands {
 		if c.from == fromFake && filepath.Base(c.path) == "runuser" {
-			files = append(files, struct {
+			scripts = append(scripts, struct {
 				path, data string
 				mode       fs.FileMode
 			}{c.path, runuserShim, 0o755})
 		}
 	}
-	for _, f := range files {
+	for _, f := range scripts {
 		os.Remove(f.path)
 		if err := os.WriteFile(f.path, []byte(f.data), f.mode); err != nil {
 			return err
