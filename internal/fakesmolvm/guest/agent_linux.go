@@ -29,7 +29,9 @@ const (
 	dirRootfs   = "rootfs"      // the guest's own tree: /etc, /root, /home, /workspace, /var...
 	dirUsrLocal = "usrlocal"    // a host-userland guest's /usr/local, mounted over the read-only host /usr
 	dirUpper    = "upper"       // an image guest's writable layer, over the image
-	dirWork     = "work"        // overlayfs's work dir for dirUpper
+	dirLower    = "lower"       // a bare guest's (empty) lower layer, under dirRootfs
+	dirWork     = "work"        // overlayfs's work dir for the writable layer
+	dirMerged   = "merged"      // where the guest's overlay is mounted, to pivot into
 )
 
 // Paths inside the guest that the agent sets up.
@@ -144,7 +146,7 @@ func setupAgent(dataDir string) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	root := filepath.Join(dataDir, dirRootfs)
+	root := tree.root
 	if err := unix.Sethostname([]byte(hostnameFor(a.cfg.Name))); err != nil {
 		return nil, fmt.Errorf("sethostname: %w", err)
 	}

@@ -93,3 +93,21 @@ func TestSetuidFile(t *testing.T) {
 		t.Errorf("host /usr in the guest: %+v, want nosuid,nodev", r)
 	}
 }
+
+// TestMountinfoPaths: the guest's mountinfo names no host path of its
+// machine (data dir, image), for a bare and an image guest.
+func TestMountinfoPaths(t *testing.T) {
+	img := imageWithUser(t)
+	for _, cfg := range []Config{{}, {ImageDir: img}} {
+		d := startMachine(t, cfg)
+		r := sh(t, d, "cat /proc/self/mountinfo")
+		for _, host := range []string{d, img, filepath.Dir(d)} {
+			if strings.Contains(r.stdout, host) {
+				t.Errorf("image %q: mountinfo shows %s:\n%s", cfg.ImageDir, host, r.stdout)
+			}
+		}
+		if !strings.Contains(r.stdout, " / / ") {
+			t.Errorf("no root mount in %q", r.stdout)
+		}
+	}
+}

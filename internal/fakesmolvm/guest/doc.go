@@ -26,6 +26,12 @@ package guest
 // an image whose user is not root cannot run commands (spawn fails with
 // "Operation not permitted"). Doctor says which.
 //
+// The root filesystem is an overlay mounted at DATADIR/merged, its layers
+// named by descriptor so the guest's mountinfo shows no host path: a bare
+// guest's own tree DATADIR/rootfs over an empty DATADIR/lower (bound
+// instead where overlayfs cannot be mounted), an image guest's writable
+// layer DATADIR/upper over the image (work dir DATADIR/work for both).
+//
 // The userland (userland_linux.go). A bare guest is Alpine-like: its tree
 // is DATADIR/rootfs, laid out on the first start as Alpine 3.19's (/bin,
 // /sbin, /usr..., os-release, passwd and group with root only, apk's
@@ -39,12 +45,10 @@ package guest
 // bare Start fails with one line naming busybox-static. Config.HostUserland
 // (HostUserlandEnv) instead shows the host's /usr, /bin, /lib...
 // read-only, mounts DATADIR/usrlocal on /usr/local and rewrites the shim
-// /usr/local/sbin/runuser on each start. An image guest's root is an
-// overlay: ImageDir/rootfs, read-only and shared by every machine of the
-// image, under the machine's own writable layer DATADIR/upper (work dir
-// DATADIR/work), kept until delete, so no start copies the image; the
-// layers are named by descriptor (/proc/self/fd/N) in the overlay's
-// options. It sees nothing of the host's userland.
+// /usr/local/sbin/runuser on each start. An image guest's lower layer is
+// ImageDir/rootfs, read-only and shared by every machine of the image; its
+// writable layer is kept until delete, and no start copies the image. It
+// sees nothing of the host's userland.
 //
 // The tree (mounts_linux.go, firststart_linux.go). The root is pivoted
 // into (host root detached). /tmp, /run, /dev/shm are fresh tmpfs on every

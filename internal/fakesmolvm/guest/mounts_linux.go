@@ -50,6 +50,7 @@ func (u userland) String() string {
 // guestTree is the guest's root filesystem while the agent builds it:
 // mounted before pivot_root (prepareTree), finished inside it (finish).
 type guestTree struct {
+	root      string // where the root filesystem is mounted, to pivot into
 	kind      userland
 	first     bool
 	applets   []string   // a busybox guest's layout: its applets
@@ -57,48 +58,42 @@ type guestTree struct {
 	hostFiles []hostFile // the first start's files from the host /etc
 }
 
-// prepareTree mounts the guest's root filesystem at DATADIR/rootfs (still
-// seen from the host side; pivot follows). A bare guest's root is its own
-// directory; an image guest's is an overlay of the flattened image
-// (read-only, shared by every machine of the image) under the machine's
-// own writable layer (DATADIR/upper), so no start copies the image.
+// prepareTree mounts the guest's root filesystem at DATADIR/merged (still
+// seen from the host side; pivot follows). It is an overlay: for an image
+// guest, the flattened image (read-only, shared by every machine of the
+// image) under the machine's own writable layer DATADIR/upper, so no start
+// copies the image; for a bare guest, its own tree DATADIR/rootfs over an
+// empty layer. Either way the guest's mountinfo names no host path for its
+// root (the layers are named by descriptor). Where overlayfs cannot be
+// mounted, a bare guest's tree is bound instead.
 func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
-	t := &guestTree{kind: userlandOf(cfg), first: first}
-	root := filepath.Join(dataDir, dirRootfs)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, err
+	t := &guestTree{kind: userlandOf(cfg), first: first, root: filepath.Join(dataDir, dirMerged)}
+	lower, upper := filepath.Join(dataDir, dirLower), filepath.Join(dataDir, dirRootfs)
+	if t.kind == userlandImage {
+		lower, upper = filepath.Join(cfg.ImageDir, "rootfs"), filepath.Join(dataDir, dirUpper)
 	}
-	switch t.kind {
-	case userlandImage:
-		lower := filepath.Join(cfg.ImageDir, "rootfs")
-		upper, work := filepath.Join(dataDir, dirUpper), filepath.Join(dataDir, dirWork)
-		for _, d := range []string{upper, work} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, err
-			}
+	for _, d := range []string{t.root, upper, filepath.Join(dataDir, dirWork)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
 		}
-		// The layers are named through descriptors: no character of a
-		// host path (a ':' in "app:1.0", a ',') can break the options,
-		// and the guest's mountinfo shows no host path.
-		var names []string
-		for _, p := range []string{lower, upper, work} {
-			fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return nil, fmt.Errorf("image layer: %w", err)
-			}
-			defer unix.Close(fd)
-			names = append(names, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	if t.kind != userlandImage {
+		if err := os.MkdirAll(lower, 0o755); err != nil {
+			return nil, err
 		}
-		opts := "lowerdir=" + names[0] + ",upperdir=" + names[1] + ",workdir=" + names[2] + ",userxattr"
-		if err := unix.Mount("overlay", root, "overlay", unix.MS_NODEV, opts); err != nil {
+	}
+	if err := mountOverlay(t.root, lower, upper, filepath.Join(dataDir, dirWork)); err != nil {
+		if t.kind == userlandImage {
 			return nil, fmt.Errorf("mount image overlay: %w", err)
 		}
-	default:
+		fmt.Fprintf(os.Stderr, "agent: overlay: %v; binding the guest tree instead\n", err)
 		// pivot_root needs the new root to be a mount point.
-		if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.root = upper
+		if err := unix.Mount(t.root, t.root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return nil, fmt.Errorf("bind guest root: %w", err)
 		}
 	}
+	root := t.root
 	switch t.kind {
 	case userlandHost:
 		usrLocal := filepath.Join(dataDir, dirUsrLocal)
@@ -185,6 +180,24 @@ func (t *guestTree) finish(cfg Config, img imageConfig) error {
 		}
 	}
 	return nil
+}
+
+// mountOverlay mounts lower under upper at dst. The layers are named
+// through descriptors: no character of a host path (a ':' in "app:1.0", a
+// ',') can break the options, and the guest's mountinfo shows no host
+// path.
+func mountOverlay(dst, lower, upper, work string) error {
+	var names []string
+	for _, p := range []string{lower, upper, work} {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		defer unix.Close(fd)
+		names = append(names, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	opts := "lowerdir=" + names[0] + ",upperdir=" + names[1] + ",workdir=" + names[2] + ",userxattr"
+	return unix.Mount("overlay", dst, "overlay", unix.MS_NODEV, opts)
 }
 
 // mountHostUsr shows the host's system directories read-only (a
