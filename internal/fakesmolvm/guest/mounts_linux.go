@@ -3,6 +3,7 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -72,13 +73,14 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 	if t.kind == userlandImage {
 		lower, upper = filepath.Join(cfg.ImageDir, "rootfs"), filepath.Join(dataDir, dirUpper)
 	}
-	for _, d := range []string{t.root, upper, filepath.Join(dataDir, dirWork)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
+	// Mkdir, not MkdirAll: the data dir must exist already, so an agent
+	// whose machine was deleted while it started does not bring it back.
+	dirs := []string{t.root, upper, filepath.Join(dataDir, dirWork)}
 	if t.kind != userlandImage {
-		if err := os.MkdirAll(lower, 0o755); err != nil {
+		dirs = append(dirs, lower)
+	}
+	for _, d := range dirs {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 	}
@@ -97,7 +99,7 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 	switch t.kind {
 	case userlandHost:
 		usrLocal := filepath.Join(dataDir, dirUsrLocal)
-		if err := os.MkdirAll(usrLocal, 0o755); err != nil {
+		if err := os.Mkdir(usrLocal, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 		if err := mountHostUsr(root, usrLocal); err != nil {
