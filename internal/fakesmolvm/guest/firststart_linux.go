@@ -14,9 +14,11 @@ import (
 // The first start: the guest's /etc, the image laid over the tree.
 
 type hostFile struct {
-	path   string // under /etc
+	path   string // its path in the guest (under /etc, or a host command's)
 	mode   fs.FileMode
 	data   []byte
+	src    *os.File // instead of data: the open host file, size bytes
+	size   int64
 	link   string // symlink target
 	isLink bool
 	isDir  bool

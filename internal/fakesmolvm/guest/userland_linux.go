@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // The bare guest's userland: what smolvm's bare VM has (docs/smolvm.md,
@@ -274,19 +276,55 @@ func readHostCommands(busybox string) ([]hostFile, error) {
 	binds := append([]hostBind{{host: busybox, guest: "/bin/busybox"}}, hostCommandBinds()...)
 	var out []hostFile
 	for _, b := range binds {
-		data, err := os.ReadFile(b.host)
+		// Opened now, copied by the kernel later (sendfile): the agent
+		// does not hold 16 MB of binaries in its memory.
+		f, err := os.Open(b.host)
 		if err != nil {
+			closeHostFiles(out)
 			return nil, fmt.Errorf("read %s: %w", b.host, err)
 		}
-		fi, err := os.Stat(b.host)
+		fi, err := f.Stat()
 		if err != nil {
+			f.Close()
+			closeHostFiles(out)
 			return nil, err
 		}
 		// No setuid or setgid bit reaches the guest's tree (mount and
 		// umount are setuid on Debian).
-		out = append(out, hostFile{path: b.guest, mode: fi.Mode().Perm(), data: data})
+		out = append(out, hostFile{path: b.guest, mode: fi.Mode().Perm(), src: f, size: fi.Size()})
 	}
 	return out, nil
+}
+
+func closeHostFiles(fs []hostFile) {
+	for _, f := range fs {
+		if f.src != nil {
+			f.src.Close()
+		}
+	}
+}
+
+// writeFrom creates p with mode and fills it from src with sendfile.
+func writeFrom(p string, mode fs.FileMode, src *os.File, size int64) error {
+	dst, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	var off int64
+	for off < size {
+		n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), &off, int(size-off))
+		if err != nil {
+			dst.Close()
+			return fmt.Errorf("copy %s: %w", p, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(p, mode)
 }
 
 // alpineDirs are the directories of an Alpine 3.19 minirootfs.
@@ -366,12 +404,13 @@ func populateBusybox(applets []string, files []hostFile) error {
 			return err
 		}
 	}
+	defer closeHostFiles(files)
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 			return err
 		}
 		os.Remove(f.path)
-		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
+		if err := writeFrom(f.path, f.mode, f.src, f.size); err != nil {
 			return err
 		}
 	}
@@ -379,13 +418,17 @@ func populateBusybox(applets []string, files []hostFile) error {
 	for _, c := range guestCommands {
 		own[c.path] = true
 	}
+	made := map[string]bool{}
 	for _, a := range applets {
 		p := "/" + a
 		if own[p] {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
+		if d := filepath.Dir(p); !made[d] {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+			made[d] = true
 		}
 		if err := os.Symlink("/bin/busybox", p); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
