@@ -66,9 +66,13 @@ package guest
 // env, Config.Env, request env; later wins by key). A single reaper goroutine
 // owns wait4, as PID 1 must reap orphans. Timeouts and a client that hangs
 // up kill the process group. Output of buffered mode is collected and sent
-// as all stdout then all stderr; after the command exits, output is read
-// until EOF, or for drainGrace while background children hold the pipes,
-// and then what the pipe holds is taken without waiting. When the
+// as all stdout then all stderr once both pipes reach EOF, so a background
+// child that keeps them holds the exec (docs/smolvm.md, exec); the timeout
+// applies only while the direct child lives. The streaming modes read on
+// after the command exits for drainGrace while background children hold
+// the pipes or the terminal, and then take what they hold without waiting
+// (the PTY master is opened non-blocking and never handed to Fd(), so its
+// read deadlines work). When the
 // agent dies mid-command, the client reports "agent operation failed: OP:
 // connection to VM lost" where OP is the mode's operation name from §11
 // ("vm exec", "vm exec interactive", "streaming exec", "vm exec background").

@@ -316,3 +316,20 @@ func TestExecLeavesStdinUnread(t *testing.T) {
 		}
 	}
 }
+
+// TestExecTTYBackgroundKeepsTerminal: a background child that ignores
+// SIGHUP keeps the guest terminal open after the command exits; the exec
+// still ends after a short drain, not when the child does nor after the
+// 5 s safety net (a master in blocking mode would ignore its deadline).
+func TestExecTTYBackgroundKeepsTerminal(t *testing.T) {
+	d := startMachine(t, Config{})
+	t0 := time.Now()
+	r := run(t, d, ExecRequest{Argv: []string{"sh", "-c", `(trap "" HUP; sleep 8) & echo hi`}, Mode: TTY}, pipeWith(t, nil))
+	el := time.Since(t0)
+	if r.err != nil || r.code != 0 || !strings.Contains(r.stdout, "hi") {
+		t.Fatalf("tty exec: %+v", r)
+	}
+	if el > 2500*time.Millisecond {
+		t.Fatalf("tty exec with a background child took %v; want about drainGrace (%v)", el, drainGrace)
+	}
+}
