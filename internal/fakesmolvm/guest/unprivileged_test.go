@@ -73,7 +73,8 @@ func TestUnprivilegedScenario(t *testing.T) {
 	}
 	d := filepath.Join(work, "vm")
 	t.Cleanup(func() { StopAllUnder(d) })
-	if _, err := Start(Config{Name: "unpriv", DataDir: d}); err != nil {
+	pid, err := Start(Config{Name: "unpriv", DataDir: d})
+	if err != nil {
 		t.Fatalf("Start as uid %d: %v", os.Geteuid(), err)
 	}
 	rep := Doctor()
@@ -101,5 +102,9 @@ func TestUnprivilegedScenario(t *testing.T) {
 	}
 	if err := Stop(d); err != nil {
 		t.Fatal(err)
+	}
+	// Stop finds the agent as this user too, and waits for it to be gone.
+	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+		t.Fatalf("agent %d still there after Stop (kill 0: %v)", pid, err)
 	}
 }
