@@ -1,0 +1,91 @@
+package fakesmolvm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// agentsUnder lists the PIDs of machine agents whose console log (their
+// stdout, opened in the data dir) lies under dir, read from /proc: it does
+// not trust the fake's own pid files.
+func agentsUnder(dir string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmd), "\x00__agent") {
+			continue
+		}
+		if l, err := os.Readlink(filepath.Join("/proc", e.Name(), "fd/1")); err == nil && strings.HasPrefix(l, dir+"/") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// waitNoAgents waits up to a second for no agent to run under dir.
+func waitNoAgents(dir string) []int {
+	deadline := time.Now().Add(time.Second)
+	for {
+		pids := agentsUnder(dir)
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return pids
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStartKilledThenDelete kills `machine start` at random moments; then
+// stop never says "not running" while an agent runs, and delete -f always
+// removes the record, the data dir and the agent, which stays gone.
+func TestStartKilledThenDelete(t *testing.T) {
+	w := newFakeWorld(t)
+	root := filepath.Dir(w.home)
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("seed %d", seed)
+	for i := range 20 {
+		name := fmt.Sprintf("k%02d", i)
+		delay := time.Duration(5+rng.IntN(75)) * time.Millisecond
+		w.run("machine", "create", "--name", name)
+		dir := strings.TrimSpace(w.run("machine", "data-dir", "--name", name))
+		c := w.cmd("machine", "start", "--name", name)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		c.Process.Kill()
+		c.Wait()
+
+		if i%2 == 0 {
+			out := w.run("machine", "stop", "--name", name)
+			if strings.Contains(out, "is not running") {
+				if pids := waitNoAgents(dir); len(pids) > 0 {
+					t.Fatalf("start killed after %v: stop said %q while agent %v runs", delay, out, pids)
+				}
+			}
+		}
+		if b, err := w.cmd("machine", "delete", "--name", name, "-f").CombinedOutput(); err != nil {
+			t.Fatalf("start killed after %v: delete -f: %v\n%s", delay, err, b)
+		}
+		if pids := waitNoAgents(root); len(pids) > 0 {
+			t.Fatalf("start killed after %v: agents %v outlive delete -f", delay, pids)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Fatalf("start killed after %v: data dir after delete -f: %v", delay, err)
+		}
+		if ls := w.run("machine", "ls"); strings.Contains(ls, name) {
+			t.Fatalf("start killed after %v: record after delete -f:\n%s", delay, ls)
+		}
+	}
+}
