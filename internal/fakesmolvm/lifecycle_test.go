@@ -2,8 +2,11 @@ package fakesmolvm
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,4 +91,66 @@ func TestStartKilledThenDelete(t *testing.T) {
 			t.Fatalf("start killed after %v: record after delete -f:\n%s", delay, ls)
 		}
 	}
+}
+
+// TestPublishedPort: `create -p HOST:GUEST` then `start` publishes the
+// guest's port on the host, with and without --net, until `stop`.
+func TestPublishedPort(t *testing.T) {
+	if _, err := exec.LookPath("busybox"); err != nil {
+		t.Skip("the guest's TCP server is busybox nc: install busybox-static")
+	}
+	w := newFakeWorld(t)
+	for _, network := range []bool{false, true} {
+		name := "p" + strconv.FormatBool(network)
+		host, guestPort := freePort(t), 7000
+		args := []string{"machine", "create", "--name", name, "-p", fmt.Sprintf("%d:%d", host, guestPort)}
+		if network {
+			guestPort = freePort(t)
+			args = []string{"machine", "create", "--name", name, "--net", "-p", fmt.Sprintf("%d:%d", host, guestPort)}
+		}
+		w.run(args...)
+		w.run("machine", "start", "--name", name)
+		w.run("machine", "exec", "--name", name, "-d", "--", "busybox", "nc", "-ll", "-p", strconv.Itoa(guestPort), "-e", "/bin/cat")
+		deadline := time.Now().Add(10 * time.Second)
+		got := ""
+		for got == "" && time.Now().Before(deadline) {
+			got = echo(host, "ping\n")
+			if got == "" {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		if got != "ping\n" {
+			t.Fatalf("--net=%v: through host port %d got %q, want the guest server's echo", network, host, got)
+		}
+		w.run("machine", "stop", "--name", name)
+		if c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(host), time.Second); err == nil {
+			c.Close()
+			t.Fatalf("--net=%v: host port %d still accepts after stop", network, host)
+		}
+		w.run("machine", "delete", "--name", name, "-f")
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// echo sends msg to the host port and returns the reply ("" on failure).
+func echo(port int, msg string) string {
+	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte(msg))
+	c.(*net.TCPConn).CloseWrite()
+	b, _ := io.ReadAll(c)
+	return string(b)
 }
