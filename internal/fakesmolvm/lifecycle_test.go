@@ -154,3 +154,48 @@ func echo(port int, msg string) string {
 	b, _ := io.ReadAll(c)
 	return string(b)
 }
+
+// setRecordState rewrites one record's state in the world's machines.json,
+// as a start killed between its agent's start and its record update
+// leaves it.
+func setRecordState(t *testing.T, w *fakeWorld, name, state string) {
+	t.Helper()
+	s := &store{dir: resolvePaths(func(k string) string {
+		if k == "HOME" {
+			return w.home
+		}
+		return ""
+	}).stateDir()}
+	if err := s.update(func(d *db) error {
+		d.Machines[name].State = state
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStopEndsUnrecordedAgent: an agent runs though the record does not
+// say running; stop says "not running" only once no agent runs, and
+// delete -f removes the agent with the machine.
+func TestStopEndsUnrecordedAgent(t *testing.T) {
+	w := newFakeWorld(t)
+	for _, cmd := range [][]string{{"stop", "--name", "u"}, {"delete", "--name", "u", "-f"}} {
+		w.run("machine", "create", "--name", "u")
+		w.run("machine", "start", "--name", "u")
+		dir := strings.TrimSpace(w.run("machine", "data-dir", "--name", "u"))
+		if len(agentsUnder(dir)) != 1 {
+			t.Fatal("no agent after start")
+		}
+		setRecordState(t, w, "u", "created")
+		out := w.run(append([]string{"machine"}, cmd...)...)
+		if pids := agentsUnder(dir); len(pids) > 0 {
+			t.Fatalf("machine %s printed %q and left agent %v running", cmd[0], out, pids)
+		}
+		if cmd[0] == "stop" {
+			if out != "Machine 'u' is not running (state: created)\n" {
+				t.Fatalf("stop: %q", out)
+			}
+			w.run("machine", "delete", "--name", "u", "-f")
+		}
+	}
+}
