@@ -110,7 +110,9 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 		fail(err)
 		return
 	}
-	sys := &syscall.SysProcAttr{Setpgid: true}
+	// The command leads its own process group, which a timeout or a hang-up
+	// kills; buffered, it leads a new session too, as under smolvm's agent.
+	sys := &syscall.SysProcAttr{Setpgid: req.Mode != Buffered, Setsid: req.Mode == Buffered}
 	if u.uid != 0 || u.gid != 0 {
 		sys.Credential = &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: u.groups}
 	}

@@ -360,3 +360,14 @@ func TestExecWaitsForPipes(t *testing.T) {
 		})
 	}
 }
+
+// TestExecBufferedSession: a buffered command leads a new session and
+// process group, as under smolvm's agent (docs/smolvm.md, exec: buffered).
+func TestExecBufferedSession(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := sh(t, d, `set -- $(cut -d' ' -f6 /proc/$$/stat) $(cut -d' ' -f5 /proc/$$/stat); echo "$$ $1 $2"`)
+	f := strings.Fields(r.stdout)
+	if r.code != 0 || len(f) != 3 || f[0] != f[1] || f[0] != f[2] {
+		t.Fatalf("want pid = session id = process group id, got %+v", r)
+	}
+}
