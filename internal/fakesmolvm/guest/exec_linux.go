@@ -29,8 +29,11 @@ const outputCap = 11 << 20 // 11534336
 const drainGrace = 100 * time.Millisecond
 
 // openPTY opens a PTY pair whose master is non-blocking and in Go's
-// poller, so read deadlines work on it. pty.Open cannot give one: it
-// calls Fd() on the master, which makes it blocking for good.
+// poller, so read deadlines work on it: the drain after the command exits
+// relies on them. pty.Open cannot give one: it calls Fd() on the master,
+// which turns a descriptor os.OpenFile made non-blocking back to blocking
+// for good. A descriptor that was non-blocking when os.NewFile wrapped it
+// stays so even through Fd().
 func openPTY() (master, slave *os.File, err error) {
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -53,10 +56,9 @@ func openPTY() (master, slave *os.File, err error) {
 	return master, slave, nil
 }
 
-// setWinsize sets a PTY master's window size through its raw descriptor.
-// pty.Setsize would call Fd(), which puts the file in blocking mode and so
-// drops the read deadlines the drain after the command's exit relies on
-// (a background child that keeps the terminal would hold the exec).
+// setWinsize sets a PTY master's window size on its raw descriptor,
+// through SyscallConn rather than Fd(), so that nothing about the master's
+// mode depends on how it was opened.
 func setWinsize(m *os.File, cols, rows uint16) error {
 	rc, err := m.SyscallConn()
 	if err != nil {
