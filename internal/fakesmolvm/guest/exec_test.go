@@ -231,6 +231,9 @@ func TestAgentExitsWhenDataDirRemoved(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, ok := agentDataDir(pid); !ok {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				t.Fatalf("the data dir came back: %v", err)
+			}
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
