@@ -36,9 +36,10 @@ func agentsUnder(dir string) []int {
 	return out
 }
 
-// waitNoAgents waits up to a second for no agent to run under dir.
+// waitNoAgents waits up to 3 s (a loaded machine's "moment") for no
+// agent to run under dir.
 func waitNoAgents(dir string) []int {
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for {
 		pids := agentsUnder(dir)
 		if len(pids) == 0 || time.Now().After(deadline) {

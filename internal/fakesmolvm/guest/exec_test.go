@@ -330,18 +330,18 @@ func TestExecWaitsForPipes(t *testing.T) {
 		},
 		{
 			name: "background output redirected", reason: "a background child without the pipes does not hold the exec",
-			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 2 >/dev/null 2>&1 & echo hi"}}, stdout: "hi\n",
-			max: 1500 * time.Millisecond,
+			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 10 >/dev/null 2>&1 & echo hi"}}, stdout: "hi\n",
+			max: 8 * time.Second,
 		},
 		{
 			name: "detach", reason: "-d returns at once",
-			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 2 & echo hi"}, Mode: Detach},
-			max: 1500 * time.Millisecond,
+			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 10 & echo hi"}, Mode: Detach},
+			max: 8 * time.Second,
 		},
 		{
 			name: "timeout kills the group", reason: "the background sleep is in the child's group and dies with it",
-			req:  ExecRequest{Argv: []string{"sh", "-c", "sleep 5 & sleep 10"}, Timeout: 300 * time.Millisecond},
-			code: 124, max: 3 * time.Second,
+			req:  ExecRequest{Argv: []string{"sh", "-c", "sleep 30 & sleep 60"}, Timeout: 300 * time.Millisecond},
+			code: 124, max: 20 * time.Second,
 		},
 		{
 			name: "setsid child holds after timeout", reason: "a child that left the group keeps the pipe past the deadline",
