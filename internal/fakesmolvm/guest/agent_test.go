@@ -161,7 +161,11 @@ func freePort(t *testing.T) int {
 // echoThrough connects to the host port and returns what the guest's echo
 // server sends back for msg ("" when the connection ends without data).
 func echoThrough(port int, msg string) (string, error) {
-	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
+	return echoAt("127.0.0.1", port, msg)
+}
+
+func echoAt(host string, port int, msg string) (string, error) {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(port)), 2*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -201,6 +205,13 @@ func TestPublishedPorts(t *testing.T) {
 			})
 			if got != "ping\n" {
 				t.Fatalf("through host port %d: got %q, want the guest's echo", host, got)
+			}
+			// Also on the IPv6 loopback, where the host has one.
+			if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+				ln.Close()
+				if got, err := echoAt("::1", host, "ping6\n"); got != "ping6\n" {
+					t.Fatalf("through [::1]:%d: got %q (%v), want the guest's echo", host, got, err)
+				}
 			}
 			if err := Stop(d); err != nil {
 				t.Fatal(err)

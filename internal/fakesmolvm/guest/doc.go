@@ -28,8 +28,8 @@ package guest
 // empty but for Go tooling settings; it catches every signal, so none a
 // guest sends its PID 1 (kill -SEGV 1...) ends it or dumps a Go crash.
 //
-// Ports. Start binds each -p host port on 127.0.0.1 in the host's network
-// namespace and passes the listener to the agent, which splices each
+// Ports. Start binds each -p host port on 127.0.0.1 (and ::1) in the host's
+// network namespace and passes the listeners to the agent, which splices each
 // connection to 127.0.0.1:GUEST dialled from the guest's namespace; the
 // listener dies with the agent (ports_linux.go).
 //

@@ -36,8 +36,8 @@ type Config struct {
 	// canonicalised; Guest is absolute; no two share a Guest.
 	Mounts []Mount
 	// Ports are create's -p HOST:GUEST, validated by the CLI: a connection
-	// to 127.0.0.1:HOST on the host reaches the guest's port GUEST for as
-	// long as the agent runs.
+	// to 127.0.0.1:HOST (or [::1]:HOST) on the host reaches the guest's
+	// port GUEST for as long as the agent runs.
 	Ports []Port
 }
 

@@ -141,7 +141,7 @@ func startAgent(cfg Config) (int, func(), error) {
 	}
 	defer owner.Close()
 	extra := []*os.File{wr, keepR, owner}
-	listeners, err := listenPorts(cfg)
+	listeners, guestPorts, err := listenPorts(cfg)
 	if err != nil {
 		wr.Close()
 		keepR.Close()
@@ -153,6 +153,13 @@ func startAgent(cfg Config) (int, func(), error) {
 		extra = append(extra, l)
 	}
 	env = append(env, agentFDsEnv+"="+strconv.Itoa(len(extra)))
+	if len(guestPorts) > 0 {
+		ps := make([]string, len(guestPorts))
+		for i, g := range guestPorts {
+			ps[i] = strconv.Itoa(int(g))
+		}
+		env = append(env, agentPortsEnv+"="+strings.Join(ps, ","))
+	}
 
 	uids, gids, setgroups := idMappings()
 	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
