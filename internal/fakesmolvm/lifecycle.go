@@ -357,13 +357,12 @@ func (c *cli) delete(p *parsed) error {
 
 // remove deletes a stopped machine's data dir and record. An agent of a
 // start killed midway may still be writing into the directory for a
-// moment: each attempt first ends every agent of the machine.
+// moment: a failed removal ends every agent of the machine and tries again.
 func (c *cli) remove(name string) error {
 	dir := c.paths.machineDir(name)
 	if _, err := os.Stat(dir); err == nil {
 		c.out("Cleaning up data directory for vm: %s", name)
 		for try := 1; ; try++ {
-			_ = guest.Stop(dir)
 			err := os.RemoveAll(dir)
 			if err == nil {
 				break
@@ -371,6 +370,7 @@ func (c *cli) remove(name string) error {
 			if try == 5 {
 				return errorf("io operation failed: remove %s: %v", dir, err)
 			}
+			_ = guest.Stop(dir)
 			time.Sleep(time.Duration(try) * 20 * time.Millisecond)
 		}
 	}
