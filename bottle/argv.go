@@ -108,9 +108,49 @@ type Invocation struct {
 	Env  []string
 }
 
-// AgentArgv builds the agent command line: with tty, "-i -t" is added and
-// the caller is expected to run it behind the PTY-resize bridge.
-func AgentArgv(t Target, a Agent, args []string, tty bool) (Invocation, error) {
+// Stdio says how the agent's smolvm exec is connected to the caller.
+type Stdio int
+
+const (
+	// Buffered is the original's form without a terminal: no -i or -t, the
+	// agent's stdin is /dev/null and smolvm prints its output only once it
+	// has ended, at most 11 MiB per stream (docs/smolvm.md, exec).
+	Buffered Stdio = iota
+	// Streamed is "-i" without "-t": stdin is forwarded, and stdout and
+	// stderr stream live and separately, with no size cap. RunAgent uses
+	// it without a terminal.
+	Streamed
+	// TTY is "-i -t": a guest terminal, to run behind the PTY-resize bridge.
+	TTY
+)
+
+func (s Stdio) String() string {
+	switch s {
+	case Buffered:
+		return "buffered"
+	case Streamed:
+		return "streamed"
+	case TTY:
+		return "tty"
+	}
+	return fmt.Sprintf("Stdio(%d)", int(s))
+}
+
+// flags returns the exec flags of s.
+func (s Stdio) flags() ([]string, error) {
+	switch s {
+	case Buffered:
+		return nil, nil
+	case Streamed:
+		return []string{"-i"}, nil
+	case TTY:
+		return []string{"-i", "-t"}, nil
+	}
+	return nil, invalidf("unknown stdio %d", int(s))
+}
+
+// AgentArgv builds the agent command line, connected as stdio says.
+func AgentArgv(t Target, a Agent, args []string, stdio Stdio) (Invocation, error) {
 	a = a.withDefaults()
 	if err := a.validate(); err != nil {
 		return Invocation{}, err
@@ -127,7 +167,11 @@ func AgentArgv(t Target, a Agent, args []string, tty bool) (Invocation, error) {
 	} else {
 		tail = append(append(tail, prompt...), args...)
 	}
-	return execArgv(t, a.User, tty, tail)
+	flags, err := stdio.flags()
+	if err != nil {
+		return Invocation{}, err
+	}
+	return execArgv(t, a.User, flags, tail)
 }
 
 // ExecArgv builds "run /bin/sh -c SCRIPT as user" (user "" means "node").
@@ -137,7 +181,7 @@ func ExecArgv(t Target, user, script string) (Invocation, error) {
 	if err != nil {
 		return Invocation{}, err
 	}
-	return execArgv(t, user, false, []string{"/bin/sh", "-c", script})
+	return execArgv(t, user, nil, []string{"/bin/sh", "-c", script})
 }
 
 // checkExec validates what ExecArgv takes besides the target, with the
@@ -258,9 +302,9 @@ func guestArg(p string) error {
 }
 
 // execArgv is the shared shape of every user command:
-// PROGRAM machine exec --name NAME [-i -t] -e HOME=H -e USER=U [-e K=V]...
+// PROGRAM machine exec --name NAME [-i [-t]] -e HOME=H -e USER=U [-e K=V]...
 // [-e SECRET]... -- [runuser -u U --] TAIL...
-func execArgv(t Target, user string, tty bool, tail []string) (Invocation, error) {
+func execArgv(t Target, user string, stdio []string, tail []string) (Invocation, error) {
 	if err := t.validate(); err != nil {
 		return Invocation{}, err
 	}
@@ -271,10 +315,7 @@ func execArgv(t Target, user string, tty bool, tail []string) (Invocation, error
 	if err != nil {
 		return Invocation{}, err
 	}
-	argv := []string{t.program(), "machine", "exec", "--name", t.Name}
-	if tty {
-		argv = append(argv, "-i", "-t")
-	}
+	argv := append([]string{t.program(), "machine", "exec", "--name", t.Name}, stdio...)
 	argv = append(argv, "-e", "HOME="+HomeFor(user), "-e", "USER="+user)
 	for _, kv := range t.Env {
 		argv = append(argv, "-e", kv.Key+"="+kv.Value)

@@ -51,21 +51,27 @@ var agentCases = []argvCase{
 		name:   "tty-default",
 		reason: "the issue's example: TTY on, claude, no prompt path",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{}, []string{"--dangerously-skip-permissions"}, true)
+			return AgentArgv(b1(), Agent{}, []string{"--dangerously-skip-permissions"}, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude", "--dangerously-skip-permissions"}),
 	},
 	{
 		name:   "no-tty",
 		reason: "without a TTY the seed adds no -i -t",
-		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, false) },
+		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, Buffered) },
 		want:   join(seedHead, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
+	},
+	{
+		name:   "streamed",
+		reason: "headless streaming adds -i alone: stdin forwarded, output streamed, no terminal",
+		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, Streamed) },
+		want:   join(seedHead, []string{"-i"}, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
 	},
 	{
 		name:   "claude-prompt",
 		reason: "claude_append_file puts the flag and path before the user's argv",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"}, []string{"-p", "x"}, true)
+			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"}, []string{"-p", "x"}, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv, asNode,
 			[]string{"claude", "--append-system-prompt-file", "/run/prompt.md", "-p", "x"}),
@@ -75,7 +81,7 @@ var agentCases = []argvCase{
 		reason: "the user's own --append-system-prompt-file wins: ours is omitted",
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
-				[]string{"--append-system-prompt-file", "/mine.md"}, true)
+				[]string{"--append-system-prompt-file", "/mine.md"}, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file", "/mine.md"}),
 	},
@@ -84,7 +90,7 @@ var agentCases = []argvCase{
 		reason: "the --flag=value spelling also counts as the user's override",
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
-				[]string{"--append-system-prompt-file=/mine.md"}, false)
+				[]string{"--append-system-prompt-file=/mine.md"}, Buffered)
 		},
 		want: join(seedHead, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file=/mine.md"}),
 	},
@@ -92,7 +98,7 @@ var agentCases = []argvCase{
 		name:   "claude-no-prompt-path",
 		reason: "no prompt path: no prompt arguments at all",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{PromptMode: PromptAppendFile}, nil, true)
+			return AgentArgv(b1(), Agent{PromptMode: PromptAppendFile}, nil, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -100,7 +106,7 @@ var agentCases = []argvCase{
 		name:   "codex-prompt",
 		reason: "codex defaults to codex_read_prompt_file: one positional after the user's argv",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{Command: "codex", PromptPath: "/run/p.md"}, []string{"--full-auto"}, true)
+			return AgentArgv(b1(), Agent{Command: "codex", PromptPath: "/run/p.md"}, []string{"--full-auto"}, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv, asNode,
 			[]string{"codex", "--full-auto", "Read /run/p.md and follow the instructions in it."}),
@@ -109,7 +115,7 @@ var agentCases = []argvCase{
 		name:   "codex-no-prompt-path",
 		reason: "codex without a prompt path adds nothing",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{Command: "codex"}, []string{"--full-auto"}, false)
+			return AgentArgv(b1(), Agent{Command: "codex"}, []string{"--full-auto"}, Buffered)
 		},
 		want: join(seedHead, nodeEnv, asNode, []string{"codex", "--full-auto"}),
 	},
@@ -117,7 +123,7 @@ var agentCases = []argvCase{
 		name:   "codex-mode-on-claude",
 		reason: "an explicit mode beats the command-based default",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{PromptMode: PromptReadFile, PromptPath: "/p"}, []string{"a"}, false)
+			return AgentArgv(b1(), Agent{PromptMode: PromptReadFile, PromptPath: "/p"}, []string{"a"}, Buffered)
 		},
 		want: join(seedHead, nodeEnv, asNode, []string{"claude", "a", "Read /p and follow the instructions in it."}),
 	},
@@ -125,7 +131,7 @@ var agentCases = []argvCase{
 		name:   "guest-env-order",
 		reason: "guest env follows HOME/USER, in insertion order, re-passed as -e K=V",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(EnvVar{"ZED", "1"}, EnvVar{"ALPHA", "2"}, EnvVar{"MID", "3"}), Agent{}, nil, true)
+			return AgentArgv(b1(EnvVar{"ZED", "1"}, EnvVar{"ALPHA", "2"}, EnvVar{"MID", "3"}), Agent{}, nil, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv,
 			[]string{"-e", "ZED=1", "-e", "ALPHA=2", "-e", "MID=3"}, asNode, []string{"claude"}),
@@ -136,7 +142,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(
 				EnvVar{"EQ", "a=b=c"}, EnvVar{"SP", "two words"}, EnvVar{"NL", "line1\nline2"},
-				EnvVar{"UNI", "héllo ☃"}, EnvVar{"EMPTY", ""}), Agent{}, nil, false)
+				EnvVar{"UNI", "héllo ☃"}, EnvVar{"EMPTY", ""}), Agent{}, nil, Buffered)
 		},
 		want: join(seedHead, nodeEnv,
 			[]string{"-e", "EQ=a=b=c", "-e", "SP=two words", "-e", "NL=line1\nline2", "-e", "UNI=héllo ☃", "-e", "EMPTY="},
@@ -146,7 +152,7 @@ var agentCases = []argvCase{
 		name:   "agent-user-override",
 		reason: "an explicit agent user replaces node everywhere, HOME included",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{User: "dev"}, nil, false)
+			return AgentArgv(b1(), Agent{User: "dev"}, nil, Buffered)
 		},
 		want: join(seedHead, []string{"-e", "HOME=/home/dev", "-e", "USER=dev", "--", "runuser", "-u", "dev", "--", "claude"}),
 	},
@@ -154,7 +160,7 @@ var agentCases = []argvCase{
 		name:   "agent-default-user-node",
 		reason: "a guest that already execs as node needs no runuser (it would fail there)",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Name: "b1", DefaultUser: "node"}, Agent{}, []string{"-c"}, true)
+			return AgentArgv(Target{Name: "b1", DefaultUser: "node"}, Agent{}, []string{"-c"}, TTY)
 		},
 		want: join(seedHead, tty, nodeEnv, []string{"--", "claude", "-c"}),
 	},
@@ -162,7 +168,7 @@ var agentCases = []argvCase{
 		name:   "agent-default-user-root",
 		reason: "a guest known to exec as root gives the seed's runuser form",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Name: "b1", DefaultUser: "root"}, Agent{}, nil, false)
+			return AgentArgv(Target{Name: "b1", DefaultUser: "root"}, Agent{}, nil, Buffered)
 		},
 		want: join(seedHead, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -170,7 +176,7 @@ var agentCases = []argvCase{
 		name:   "agent-program",
 		reason: "a configured program replaces argv[0] only",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Program: "/opt/smolvm", Name: "b1"}, Agent{}, nil, false)
+			return AgentArgv(Target{Program: "/opt/smolvm", Name: "b1"}, Agent{}, nil, Buffered)
 		},
 		want: join([]string{"/opt/smolvm", "machine", "exec", "--name", "b1"}, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -245,7 +251,7 @@ var execCases = []argvCase{
 		build: func() (Invocation, error) {
 			t := b1()
 			t.Secrets = map[string]string{"CLAUDE_CODE_OAUTH_TOKEN": "tok"}
-			return AgentArgv(t, Agent{}, nil, true)
+			return AgentArgv(t, Agent{}, nil, TTY)
 		},
 		want:    join(seedHead, tty, nodeEnv, []string{"-e", "CLAUDE_CODE_OAUTH_TOKEN"}, asNode, []string{"claude"}),
 		wantEnv: []string{"CLAUDE_CODE_OAUTH_TOKEN=tok"},
@@ -382,7 +388,7 @@ var validationCases = []argvCase{
 	{
 		name:    "agent-user-invalid",
 		reason:  "the agent user is validated like any other",
-		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{User: "Root!"}, nil, false) },
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{User: "Root!"}, nil, Buffered) },
 		wantErr: ErrInvalid,
 		errText: `invalid user name "Root!"`,
 	},
@@ -467,9 +473,16 @@ var validationCases = []argvCase{
 		errText: `secret "SMOLVM_DATA_DIR" would also change`,
 	},
 	{
+		name:    "stdio-unknown",
+		reason:  "an unknown stdio form is refused, not run as some other form",
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{}, nil, Stdio(7)) },
+		wantErr: ErrInvalid,
+		errText: "unknown stdio 7",
+	},
+	{
 		name:    "prompt-mode-unknown",
 		reason:  "an unknown prompt mode is refused, not silently treated as claude",
-		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{PromptMode: "gemini"}, nil, false) },
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{PromptMode: "gemini"}, nil, Buffered) },
 		wantErr: ErrInvalid,
 		errText: `unknown prompt mode "gemini"`,
 	},

@@ -32,16 +32,22 @@ type Bottle interface {
 
 // RunOptions says how RunAgent connects the agent to the user.
 type RunOptions struct {
-	// TTY allocates a guest terminal ("-i -t").
+	// TTY gives the agent a guest terminal ("-i -t", see TTY). Without it
+	// the agent's stdin is forwarded and its stdout and stderr stream live
+	// ("-i", see Streamed): nothing is held back, nothing is capped.
 	TTY bool
 	// Stdin, Stdout and Stderr default to the process's own.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	// Terminal runs the TTY command (normally the PTY-resize bridge, which
-	// sets cmd's stdio and SysProcAttr itself) and returns its exit code.
-	// When nil, a TTY command runs directly on the given stdio, without
-	// window-size forwarding.
-	Terminal func(cmd *exec.Cmd) (int, error)
+	// Runner, if set, runs the agent's smolvm command and returns its exit
+	// status (128+n when signal n killed it) instead of cmd.Run: the bottle
+	// CLI passes the PTY-resize bridge, which puts a TTY command on a
+	// terminal that follows the user's window and forwards signals on both
+	// paths. cmd comes with its stdio set and no SysProcAttr. A Runner may
+	// connect Stdin and Stdout elsewhere (to a terminal) but must keep
+	// Stderr: it carries smolvm's own messages, whose last line tells a
+	// smolvm failure from the agent's exit status.
+	Runner func(cmd *exec.Cmd) (int, error)
 }
 
 // Machine is a Bottle backed by a smolvm machine.
@@ -148,54 +154,45 @@ func probeUser(ctx context.Context, t Target) (string, error) {
 	return user, nil
 }
 
-// AgentInvocation returns the agent's command line (for a TTY, the command
-// to run behind the PTY-resize bridge).
-func (m *Machine) AgentInvocation(ctx context.Context, args []string, tty bool) (Invocation, error) {
+// RunAgent runs the agent and returns its exit code. A failure of smolvm
+// itself (see classify) is a *SmolvmError, on both paths: smolvm's own
+// stderr is read apart from the agent's output on a terminal, and shares
+// the stream with the agent's stderr without one.
+func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error) {
 	t, err := m.execTarget(ctx)
 	if err != nil {
-		return Invocation{}, err
+		return -1, err
 	}
-	return AgentArgv(t, m.agent, args, tty)
-}
-
-// RunAgent runs the agent and returns its exit code. Without a TTY, a
-// failure of smolvm itself (see classify) is returned as a *SmolvmError.
-func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error) {
-	inv, err := m.AgentInvocation(ctx, args, opts.TTY)
+	stdio := Streamed
+	if opts.TTY {
+		stdio = TTY
+	}
+	inv, err := AgentArgv(t, m.agent, args, stdio)
 	if err != nil {
 		return -1, err
 	}
 	cmd := inv.Command(ctx)
 	// The agent talks to the user's terminal: it stays in the terminal's
 	// foreground process group (a background group reading the terminal
-	// would be stopped by SIGTTIN), so only the child is killed on cancel.
+	// would be stopped by SIGTTIN), so only the child is killed on cancel;
+	// a Runner sets its own group or session.
 	cmd.SysProcAttr = nil
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = or[io.Reader](opts.Stdin, os.Stdin), or[io.Writer](opts.Stdout, os.Stdout), or[io.Writer](opts.Stderr, os.Stderr)
-	if opts.TTY && opts.Terminal != nil {
-		code, err := opts.Terminal(cmd)
-		if err != nil {
-			return code, fmt.Errorf("run agent in %s: %w", m.Name(), err)
-		}
-		return code, nil
+	tail := &tailWriter{w: or[io.Writer](opts.Stderr, os.Stderr)}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = or[io.Reader](opts.Stdin, os.Stdin), or[io.Writer](opts.Stdout, os.Stdout), tail
+	var code int
+	if opts.Runner != nil {
+		code, err = opts.Runner(cmd)
+	} else {
+		code, err = waitCode(cmd, cmd.Run())
 	}
-	// Without a TTY, smolvm's own error line is told apart from the
-	// agent's exit status by stderr's last line: keep it.
-	var tail *tailWriter
-	if !opts.TTY {
-		tail = &tailWriter{w: cmd.Stderr}
-		cmd.Stderr = tail
-	}
-	code, err := waitCode(cmd, cmd.Run())
 	if cerr := ctx.Err(); cerr != nil {
 		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), cerr)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), err)
 	}
-	if tail != nil {
-		if serr := classify(inv.Argv, code, tail.bytes()); serr != nil {
-			return code, serr
-		}
+	if serr := classify(inv.Argv, code, tail.bytes()); serr != nil {
+		return code, serr
 	}
 	return code, nil
 }

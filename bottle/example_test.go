@@ -10,7 +10,7 @@ import (
 
 func ExampleAgentArgv() {
 	inv, err := bottle.AgentArgv(bottle.Target{Name: "b1"}, bottle.Agent{PromptPath: "/run/prompt.md"},
-		[]string{"--dangerously-skip-permissions"}, true)
+		[]string{"--dangerously-skip-permissions"}, bottle.TTY)
 	if err != nil {
 		log.Fatal(err)
 	}

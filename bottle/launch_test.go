@@ -3,6 +3,7 @@ package bottle
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -223,16 +224,19 @@ func TestLaunchStatedUserSkipsProbe(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("Exec: %v %v", res, err)
 	}
-	inv, err := m.AgentInvocation(context.Background(), []string{"--full-auto"}, true)
-	if err != nil {
-		t.Fatal(err)
+	code, err := m.RunAgent(context.Background(), []string{"--full-auto"},
+		RunOptions{TTY: true, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
+	if code != 0 || err != nil {
+		t.Fatalf("RunAgent = %d, %v", code, err)
 	}
-	want := []string{s.prog, "machine", "exec", "--name", "b1", "-i", "-t", "-e", "HOME=/home/node", "-e", "USER=node",
+	calls := s.calls()
+	got := calls[len(calls)-1].Argv
+	want := []string{"smolvm", "machine", "exec", "--name", "b1", "-i", "-t", "-e", "HOME=/home/node", "-e", "USER=node",
 		"-e", "A=1", "--", "codex", "--full-auto", "Read /p and follow the instructions in it."}
-	if diff := cmp.Diff(want, inv.Argv); diff != "" {
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("agent argv (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"create", "start", "exec"}, s.verbs()); diff != "" {
+	if diff := cmp.Diff([]string{"create", "start", "exec", "exec"}, s.verbs()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 	if err := m.Close(); err != nil {

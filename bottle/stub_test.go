@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,8 @@ type stubAction struct {
 	Hang bool
 	// Grandchild (with Hang) starts a sleep that holds stdout and stderr.
 	Grandchild bool
+	// Echo copies stdin to stdout, then writes "echoed" on stderr.
+	Echo bool
 }
 
 type stubConfig struct {
@@ -268,6 +271,12 @@ func stubMain(dir string, args []string) int {
 		}
 		fmt.Print(act.Stdout)
 		fmt.Fprint(os.Stderr, act.Stderr)
+		if act.Echo {
+			if _, err := io.Copy(os.Stdout, os.Stdin); err != nil {
+				return 3
+			}
+			fmt.Fprintln(os.Stderr, "echoed")
+		}
 		if act.Hang {
 			if act.Grandchild {
 				cmd := exec.Command("sleep", "300")

@@ -42,7 +42,11 @@ type Options struct {
 	// inherits Stdin, Stdout and Stderr.
 	Stdin  *os.File
 	Stdout io.Writer
-	Stderr io.Writer // plain path only: on the TTY path the command's stderr is the PTY
+	// Stderr is the command's stderr on the plain path. On the TTY path
+	// the command's stderr is the PTY. Either way a cmd.Stderr set before
+	// Run is kept: a command whose own messages must reach the caller
+	// apart from the session's output (smolvm's error line) sets it.
+	Stderr io.Writer
 
 	// Signals delivers SIGWINCH, SIGINT, SIGTERM and SIGHUP. Nil means Run
 	// subscribes to them itself (signal.Notify) for its duration.
@@ -86,8 +90,8 @@ func GetSize(f *os.File) (Size, error) {
 // the package documentation, and returns the command's exit code: its exit
 // status, or 128+n when signal n killed it. A non-nil error means the
 // bridge itself failed (the command could not start, no PTY could be
-// allocated); the exit code is then -1. cmd's Stdin, Stdout and Stderr are
-// set by Run.
+// allocated); the exit code is then -1. cmd's Stdin and Stdout are set by
+// Run, and its Stderr unless already set.
 func Run(cmd *exec.Cmd, o Options) (code int, err error) {
 	sigs := o.Signals
 	if sigs == nil {
@@ -204,7 +208,10 @@ func runPlain(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (int, error) {
 	if o.Stdin != nil {
 		cmd.Stdin = o.Stdin
 	}
-	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+	cmd.Stdout = o.Stdout
+	if cmd.Stderr == nil {
+		cmd.Stderr = o.Stderr
+	}
 	attr := withAttrs(cmd.SysProcAttr)
 	attr.Setpgid = true
 	cmd.SysProcAttr = attr
@@ -321,7 +328,10 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 	}
 	defer restore()
 
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.Stdin, cmd.Stdout = tty, tty
+	if cmd.Stderr == nil {
+		cmd.Stderr = tty
+	}
 	attr := withAttrs(cmd.SysProcAttr)
 	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
 	cmd.SysProcAttr = attr

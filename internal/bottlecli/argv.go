@@ -45,7 +45,7 @@ func runArgv(c *cli, args []string) error {
 // agentFlags are the flags that describe the agent.
 type agentFlags struct {
 	command, mode, promptPath, user string
-	noTTY                           bool
+	noTTY, stream                   bool
 }
 
 func (af *agentFlags) register(fs *flagSet) {
@@ -53,7 +53,21 @@ func (af *agentFlags) register(fs *flagSet) {
 	fs.StringVar(&af.mode, "prompt-mode", "", "`MODE`: claude_append_file or codex_read_prompt_file (default: codex_read_prompt_file for codex, else claude_append_file)")
 	fs.StringVar(&af.promptPath, "prompt-path", "", "guest `PATH` of the prompt file (none: no prompt arguments)")
 	fs.StringVar(&af.user, "user", bottle.DefaultUser, "`USER` that runs the agent")
-	fs.BoolVar(&af.noTTY, "no-tty", false, "no guest terminal (no -i -t)")
+	fs.BoolVar(&af.noTTY, "no-tty", false, "no guest terminal and no stdin: the original's buffered form (no -i -t)")
+	fs.BoolVar(&af.stream, "stream", false, "the headless form 'bottle run' uses without a terminal: stdin forwarded, output streamed (-i)")
+}
+
+// stdio is the form the flags ask for: a terminal unless told otherwise.
+func (af *agentFlags) stdio() (bottle.Stdio, error) {
+	switch {
+	case af.noTTY && af.stream:
+		return 0, usageErrorf("argv agent: --no-tty and --stream are two different forms: give one")
+	case af.stream:
+		return bottle.Streamed, nil
+	case af.noTTY:
+		return bottle.Buffered, nil
+	}
+	return bottle.TTY, nil
 }
 
 func (af *agentFlags) agent() bottle.Agent {
@@ -63,7 +77,11 @@ func (af *agentFlags) agent() bottle.Agent {
 const argvAgentUsage = `Usage: bottle argv agent --name NAME [FLAGS] [-- ARGS...]
 
 Print the command line that runs the agent in machine NAME, as user node
-unless --user says otherwise, with ARGS passed to the agent.
+unless --user says otherwise, with ARGS passed to the agent: by default
+with a guest terminal (-i -t), as 'bottle run' on a terminal. --no-tty
+prints the original's form without a terminal (smolvm buffers the output
+until the agent ends); --stream prints the form 'bottle run' uses without
+a terminal (-i: stdin forwarded, output streamed live).
 `
 
 func runArgvAgent(c *cli, args []string) error {
@@ -80,7 +98,11 @@ func runArgvAgent(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := bottle.AgentArgv(t, af.agent(), fs.Args(), !af.noTTY)
+	stdio, err := af.stdio()
+	if err != nil {
+		return err
+	}
+	inv, err := bottle.AgentArgv(t, af.agent(), fs.Args(), stdio)
 	if err != nil {
 		return err
 	}

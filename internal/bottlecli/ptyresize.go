@@ -36,42 +36,41 @@ func runPtyResize(c *cli, args []string) error {
 	if err := bottle.ValidateName(machine); err != nil {
 		return err
 	}
-	code, err := c.bridge(machine, argv)
+	// No context: signals are forwarded by the bridge so the command can
+	// end by itself and report its own exit code.
+	code, err := c.bridge(machine)(exec.Command(argv[0], argv[1:]...))
 	if err != nil {
 		return err
 	}
 	return exitCode(code)
 }
 
-// bridge runs argv, a smolvm command whose guest session runs in machine,
-// behind the PTY-resize bridge on bottle's own terminal (or plainly when
-// stdin is not one) and returns its exit code. env adds entries to argv's
-// environment.
-func (c *cli) bridge(machine string, argv []string, env ...string) (int, error) {
-	v, _ := c.lookupEnv(ptybridge.ModeEnv)
-	mode, err := ptybridge.ParseMode(v)
-	if err != nil {
-		return -1, usageErrorf("%s: %v", ptybridge.ModeEnv, err)
-	}
-	stdin, _ := c.stdin.(*os.File)
-	opts := ptybridge.Options{Stdin: stdin, Stdout: c.stdout, Stderr: c.stderr}
-	if mode == ptybridge.Exec && ptybridge.IsTerminal(stdin) {
-		sc := ptybridge.NewSideChannel(argv[0], machine)
-		if argv, err = sc.Wrap(argv); err != nil {
-			return -1, usageErrorf("%v", err)
+// bridge returns what runs a smolvm command whose guest session runs in
+// machine behind the PTY-resize bridge, on bottle's own terminal (or
+// plainly when stdin is not one, still forwarding SIGINT, SIGTERM and
+// SIGHUP), and returns its exit code. It is bottle.RunOptions.Runner for
+// the agent.
+func (c *cli) bridge(machine string) func(cmd *exec.Cmd) (int, error) {
+	return func(cmd *exec.Cmd) (int, error) {
+		v, _ := c.lookupEnv(ptybridge.ModeEnv)
+		mode, err := ptybridge.ParseMode(v)
+		if err != nil {
+			return -1, usageErrorf("%s: %v", ptybridge.ModeEnv, err)
 		}
-		opts.Resizer = sc
-		if v, _ := c.lookupEnv("BOTTLE_DEBUG"); v != "" {
-			opts.ResizeError = func(err error) {
-				fmt.Fprintf(c.stderr, "bottle: %v\r\n", err) // raw mode: \r\n
+		stdin, _ := c.stdin.(*os.File)
+		opts := ptybridge.Options{Stdin: stdin, Stdout: c.stdout, Stderr: c.stderr}
+		if mode == ptybridge.Exec && ptybridge.IsTerminal(stdin) {
+			sc := ptybridge.NewSideChannel(cmd.Args[0], machine)
+			if cmd.Args, err = sc.Wrap(cmd.Args); err != nil {
+				return -1, usageErrorf("%v", err)
+			}
+			opts.Resizer = sc
+			if v, _ := c.lookupEnv("BOTTLE_DEBUG"); v != "" {
+				opts.ResizeError = func(err error) {
+					fmt.Fprintf(c.stderr, "bottle: %v\r\n", err) // raw mode: \r\n
+				}
 			}
 		}
+		return ptybridge.Run(cmd, opts)
 	}
-	// No context: signals are forwarded by the bridge so the command can
-	// end by itself and report its own exit code.
-	cmd := exec.Command(argv[0], argv[1:]...)
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	return ptybridge.Run(cmd, opts)
 }

@@ -25,7 +25,14 @@ starts), it exits 130 (143 for SIGTERM) after the teardown.
 
 When stdin is a terminal the agent gets a guest terminal that follows this
 window's size (see 'bottle pty-resize -h'; BOTTLE_RESIZE=exec for a smolvm
-that does not forward resizes); otherwise it runs with plain pipes.
+that does not forward resizes). Otherwise it runs headless: bottle's stdin
+is forwarded to it and its stdout and stderr stream live, separately and
+without a size cap (smolvm machine exec -i). SIGINT, SIGTERM and SIGHUP
+are passed on to the agent on both paths.
+
+A failure of smolvm itself while the agent runs (the machine lost, say)
+is reported as one 'bottle: ...' line and exit 1, apart from the agent's
+own exit status.
 `
 
 func runRun(c *cli, args []string) error {
@@ -103,12 +110,16 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 		}
 	}
 	stdin, _ := c.stdin.(*os.File)
-	tty := ptybridge.IsTerminal(stdin)
-	inv, err := m.AgentInvocation(ctx, args, tty)
-	if err != nil {
-		return -1, err
-	}
-	return c.bridge(m.Name(), inv.Argv, inv.Env...)
+	// The agent's run is not cut short by bottle's context: the bridge
+	// forwards SIGINT, SIGTERM and SIGHUP to it, and the agent's own exit
+	// status is the answer.
+	return m.RunAgent(context.WithoutCancel(ctx), args, bottle.RunOptions{
+		TTY:    ptybridge.IsTerminal(stdin),
+		Stdin:  c.stdin,
+		Stdout: c.stdout,
+		Stderr: c.stderr,
+		Runner: c.bridge(m.Name()),
+	})
 }
 
 // copyPrompt copies the host prompt file to guest, in the agent user's
