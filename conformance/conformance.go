@@ -13,12 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -233,8 +232,6 @@ func (c *config) params(m Model, files []string) testscript.Params {
 	cmds := scripttest.Commands()
 	cmds["cleanup"] = cmdCleanup
 	cmds["launch"] = cmdLaunch
-	cmds["waitlog"] = cmdWaitlog
-	cmds["waitguest"] = cmdWaitguest
 	return testscript.Params{
 		Files: files,
 		Setup: func(env *testscript.Env) error {
@@ -252,6 +249,7 @@ func (c *config) params(m Model, files []string) testscript.Params {
 const (
 	keyModel      = "conformance.model"
 	keyLaunchArgs = "conformance.launchargs"
+	keyEnv        = "conformance.env" // the script's environment after setup
 )
 
 func (c *config) setup(m Model, env *testscript.Env) error {
@@ -305,8 +303,13 @@ func (c *config) setup(m Model, env *testscript.Env) error {
 	env.Values[keyModel] = m
 	env.Values[keyLaunchArgs] = c.opts.LaunchArgs
 	if c.opts.Setup != nil {
-		return c.opts.Setup(env)
+		if err := c.opts.Setup(env); err != nil {
+			return err
+		}
 	}
+	// What deferred teardown runs smolvm with: the state dirs and PATH a
+	// script's machines were made with.
+	env.Values[keyEnv] = slices.Clone(env.Vars)
 	return nil
 }
 
@@ -368,7 +371,8 @@ func deleteMachine(ts *testscript.TestScript, name string) {
 	// Not ts.Exec: a deferred teardown must not replace the stdout a
 	// failing script left for the log, nor fail the script when the
 	// machine was never created.
-	cmd, err := smolvmCommand(ts, "machine", "delete", "--name", name, "-f")
+	env, _ := ts.Value(keyEnv).([]string)
+	cmd, err := scripttest.CommandIn(env, ts.Getenv("WORK"), "smolvm", "machine", "delete", "--name", name, "-f")
 	if err != nil {
 		ts.Logf("cleanup %s: %v", name, err)
 		return
@@ -414,98 +418,6 @@ grep -q '^node:' /etc/passwd || echo 'node:x:1000:1000:node:/home/node:/bin/sh' 
 grep -q '^node:' /etc/group || echo 'node:x:1000:' >> /etc/group
 mkdir -p /home/node
 chown 1000:1000 /home/node`
-
-// cmdWaitlog: waitlog MACHINE REGEXP
-// Wait (up to 20 s) until fake-smolvm's invocation log for MACHINE matches
-// REGEXP, so a script can act while a command is in flight without sleeping
-// for a guessed time. Fake only.
-func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: waitlog MACHINE REGEXP")
-	}
-	re, err := regexp.Compile(args[1])
-	ts.Check(err)
-	var out []byte
-	if waitUntil(func() bool {
-		cmd, err := smolvmCommand(ts, "fake", "log", "--machine", args[0])
-		ts.Check(err)
-		out, _ = cmd.Output()
-		return re.Match(out)
-	}) {
-		return
-	}
-	ts.Fatalf("waitlog: no match for %q in the log of %s after 20s:\n%s", args[1], args[0], out)
-}
-
-// cmdWaitguest: waitguest MACHINE SCRIPT
-// Wait (up to 20 s) until SCRIPT exits 0 in the machine (run with
-// `smolvm machine exec --name MACHINE -- sh -c SCRIPT`): a script waits for
-// a guest state (a file a background command wrote, a process gone)
-// instead of sleeping for a guessed time. Works on every backend.
-func cmdWaitguest(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: waitguest MACHINE SCRIPT")
-	}
-	var out []byte
-	var err error
-	if waitUntil(func() bool {
-		cmd, cerr := smolvmCommand(ts, "machine", "exec", "--name", args[0], "--", "sh", "-c", args[1])
-		ts.Check(cerr)
-		out, err = cmd.CombinedOutput()
-		return err == nil
-	}) {
-		return
-	}
-	ts.Fatalf("waitguest: %q did not succeed in %s within 20s: %v\n%s", args[1], args[0], err, out)
-}
-
-// waitUntil polls cond every 50 ms for up to 20 s (the bound of a failure,
-// not a latency target) and reports whether it came true.
-func waitUntil(cond func() bool) bool {
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return false
-}
-
-// smolvmCommand is the script's smolvm (found on the script's PATH, not the
-// test process's: on a real run it is only on the former) with the
-// script's environment, for helpers that run it outside ts.Exec.
-func smolvmCommand(ts *testscript.TestScript, args ...string) (*exec.Cmd, error) {
-	path, err := lookPath(ts, "smolvm")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = scriptEnv(ts)
-	cmd.Dir = ts.Getenv("WORK")
-	return cmd, nil
-}
-
-// scriptEnv is the script's environment for programs run outside ts.Exec.
-func scriptEnv(ts *testscript.TestScript) []string {
-	var env []string
-	for _, k := range []string{"PATH", "HOME", "WORK", "TMPDIR", "SMOLVM", "SMOLVM_DATA_DIR",
-		"XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
-		"FAKE_SMOLVM_IMAGES", "FAKE_SMOLVM_LOG", "GORACE"} {
-		if v := ts.Getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
-func lookPath(ts *testscript.TestScript, prog string) (string, error) {
-	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
-		p := filepath.Join(dir, prog)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found on the script's PATH", prog)
-}
 
 // removeAll removes dir, first making every directory in it writable (a
 // guest may leave read-only directories behind).
