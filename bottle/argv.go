@@ -222,11 +222,11 @@ type UploadOptions struct {
 	// smolvm's default. Only permission bits are allowed.
 	Mode fs.FileMode
 	// Owner, when set, is the file's numeric owner ("--uid U --gid G").
-	Owner *Owner
+	Owner *FileOwner
 }
 
-// Owner is a numeric guest uid and gid.
-type Owner struct {
+// FileOwner is a numeric guest uid and gid.
+type FileOwner struct {
 	UID, GID uint32
 }
 

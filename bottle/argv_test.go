@@ -319,7 +319,7 @@ var cpCases = []argvCase{
 		name:   "cp-in-mode-owner",
 		reason: "mode in octal and a numeric owner, as flags before the positionals (smolvm-cli.md §13)",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "p.md", "/home/node/p.md", UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1001}})
+			return CopyInArgvWith(b1(), "p.md", "/home/node/p.md", UploadOptions{Mode: 0o600, Owner: &FileOwner{UID: 1000, GID: 1001}})
 		},
 		want: []string{"smolvm", "machine", "cp", "--mode", "600", "--uid", "1000", "--gid", "1001", "p.md", "b1:/home/node/p.md"},
 	},
@@ -335,7 +335,7 @@ var cpCases = []argvCase{
 		name:   "cp-in-owner-root",
 		reason: "owner 0:0 is still passed: a set Owner is explicit",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Owner: &Owner{}})
+			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Owner: &FileOwner{}})
 		},
 		want: []string{"smolvm", "machine", "cp", "--uid", "0", "--gid", "0", "f", "b1:/g"},
 	},
@@ -627,6 +627,8 @@ func TestNewNameIsValid(t *testing.T) {
 	}
 }
 
+var owner1 = Owner{PID: 42, Start: 777, Boot: "boot-1", Host: "host1"}
+
 func TestCreateArgv(t *testing.T) {
 	tests := []struct {
 		name, reason string
@@ -634,15 +636,23 @@ func TestCreateArgv(t *testing.T) {
 		want         []string
 		errText      string
 	}{
-		{"bare", "only the name", Spec{Name: "b1"}, []string{"smolvm", "machine", "create", "--name", "b1"}, ""},
-		{"full", "every field in a fixed order, extra flags last",
+		{"bare", "the name and the owner labels, sorted by key", Spec{Name: "b1", Owner: owner1},
+			[]string{"smolvm", "machine", "create", "--name", "b1", "--label", "smolbottle.bottle=1", "--label", "smolbottle.owner.boot=boot-1",
+				"--label", "smolbottle.owner.host=host1", "--label", "smolbottle.owner.pid=42", "--label", "smolbottle.owner.start=777"}, ""},
+		{"full", "every field in a fixed order, labels sorted, extra flags last",
 			Spec{Program: "sv", Name: "b1", Image: "node:22", CPUs: 2, MemoryMiB: 1024,
-				MachineEnv: []EnvVar{{"B", "1"}, {"A", "x y"}}, Network: true, CreateFlags: []string{"--storage", "30"}},
+				MachineEnv: []EnvVar{{"B", "1"}, {"A", "x y"}}, Network: true, CreateFlags: []string{"--storage", "30"},
+				Owner: Owner{PID: 7}, Keep: true, Labels: map[string]string{"team": "a=b", "ci": ""}},
 			[]string{"sv", "machine", "create", "--name", "b1", "--image", "node:22", "--cpus", "2", "--mem", "1024",
-				"-e", "B=1", "-e", "A=x y", "--net", "--storage", "30"}, ""},
-		{"image-dash", "an image starting with - would be a flag", Spec{Name: "b1", Image: "-x"}, nil, `invalid image "-x"`},
-		{"cpus-range", "smolvm takes a u8", Spec{Name: "b1", CPUs: 256}, nil, "cpus 256 out of range"},
-		{"env-key", "machine env keys are validated", Spec{Name: "b1", MachineEnv: []EnvVar{{"A B", ""}}}, nil, `machine env: invalid env key "A B"`},
+				"-e", "B=1", "-e", "A=x y", "--net", "--label", "ci=", "--label", "smolbottle.bottle=1", "--label", "smolbottle.keep=1",
+				"--label", "smolbottle.owner.pid=7", "--label", "team=a=b", "--storage", "30"}, ""},
+		{"no-owner", "a bottle without an owner could never be told orphaned", Spec{Name: "b1"}, nil, "owner pid 0"},
+		{"label-own", "bottle's own labels cannot be forged", Spec{Name: "b1", Owner: owner1, Labels: map[string]string{LabelPID: "1"}}, nil, "bottle's own"},
+		{"label-eq", "smolvm splits at the first '=': a key with '=' would change meaning", Spec{Name: "b1", Owner: owner1, Labels: map[string]string{"a=b": "c"}}, nil, `label key "a=b"`},
+		{"label-empty", "smolvm refuses an empty key", Spec{Name: "b1", Owner: owner1, Labels: map[string]string{"": "c"}}, nil, `label key ""`},
+		{"image-dash", "an image starting with - would be a flag", Spec{Name: "b1", Image: "-x", Owner: owner1}, nil, `invalid image "-x"`},
+		{"cpus-range", "smolvm takes a u8", Spec{Name: "b1", CPUs: 256, Owner: owner1}, nil, "cpus 256 out of range"},
+		{"env-key", "machine env keys are validated", Spec{Name: "b1", MachineEnv: []EnvVar{{"A B", ""}}, Owner: owner1}, nil, `machine env: invalid env key "A B"`},
 		{"name", "the name is validated", Spec{Name: "x-"}, nil, "cannot end with a hyphen"},
 	}
 	for _, tc := range tests {

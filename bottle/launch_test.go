@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ func TestLaunchAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	me := Self()
 	if err := ValidateName(m.Name()); err != nil || !strings.HasPrefix(m.Name(), "bottle-") {
 		t.Errorf("generated name %q: %v", m.Name(), err)
 	}
@@ -25,7 +27,9 @@ func TestLaunchAndClose(t *testing.T) {
 		t.Errorf("after Launch: %v, want %s running", got, m.Name())
 	}
 	create := s.calls()[0].Argv
-	want := []string{"smolvm", "machine", "create", "--name", m.Name(), "--image", "node:22", "--cpus", "2", "--mem", "1024", "--net"}
+	want := []string{"smolvm", "machine", "create", "--name", m.Name(), "--image", "node:22", "--cpus", "2", "--mem", "1024", "--net",
+		"--label", "smolbottle.bottle=1", "--label", "smolbottle.owner.boot=" + me.Boot, "--label", "smolbottle.owner.host=" + me.Host,
+		"--label", "smolbottle.owner.pid=" + strconv.Itoa(me.PID), "--label", "smolbottle.owner.start=" + strconv.FormatUint(me.Start, 10)}
 	if diff := cmp.Diff(want, create); diff != "" {
 		t.Errorf("create argv (-want +got):\n%s", diff)
 	}

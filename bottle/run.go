@@ -23,10 +23,14 @@ type ExecResult struct {
 // Kinds of smolvm failure, matched with errors.Is on a *SmolvmError.
 var (
 	// ErrSmolvm: smolvm reported a runtime error of its own (exit 1, last
-	// stderr line "Error: ..."). ErrNotFound failures match it too.
+	// stderr line "Error: ..."). ErrNotFound and ErrExists failures match
+	// it too.
 	ErrSmolvm = errors.New("smolvm failed")
 	// ErrNotFound: smolvm said "vm not found: NAME".
 	ErrNotFound = errors.New("machine not found")
+	// ErrExists: create was refused because the name is taken ("machine
+	// 'NAME' already exists or is being created").
+	ErrExists = errors.New("machine exists")
 	// ErrUsage: smolvm's argument parser rejected the command line (exit 2,
 	// a clap block starting "error: ").
 	ErrUsage = errors.New("smolvm rejected the command line")
@@ -43,7 +47,7 @@ type SmolvmError struct {
 	// Message is smolvm's error line without its "Error: " or "error: "
 	// prefix; for ErrExit, the last line of stderr.
 	Message string
-	// Kind is ErrSmolvm, ErrNotFound, ErrUsage or ErrExit.
+	// Kind is ErrSmolvm, ErrNotFound, ErrExists, ErrUsage or ErrExit.
 	Kind error
 }
 
@@ -57,7 +61,7 @@ func (e *SmolvmError) Error() string {
 
 // Is makes errors.Is(err, ErrSmolvm) and friends work.
 func (e *SmolvmError) Is(target error) bool {
-	return target == e.Kind || (target == ErrSmolvm && e.Kind == ErrNotFound)
+	return target == e.Kind || (target == ErrSmolvm && (e.Kind == ErrNotFound || e.Kind == ErrExists))
 }
 
 // summarize shortens argv for messages: the program, the subcommand and
@@ -90,8 +94,11 @@ func classify(argv []string, code int, stderr []byte) *SmolvmError {
 			return nil
 		}
 		kind := ErrSmolvm
-		if strings.HasPrefix(msg, "vm not found") {
+		switch {
+		case strings.HasPrefix(msg, "vm not found"):
 			kind = ErrNotFound
+		case strings.HasPrefix(msg, "config operation failed: create machine: machine '") && strings.HasSuffix(msg, "' already exists or is being created"):
+			kind = ErrExists
 		}
 		return &SmolvmError{Argv: argv, ExitCode: code, Stderr: stderr, Message: msg, Kind: kind}
 	case 2:

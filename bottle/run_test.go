@@ -279,7 +279,7 @@ func TestCopy(t *testing.T) {
 		if err := os.WriteFile(p, []byte("opts\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		opts := UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1000}}
+		opts := UploadOptions{Mode: 0o600, Owner: &FileOwner{UID: 1000, GID: 1000}}
 		if err := m.CopyInWith(ctx, p, "/home/node/p.md", opts); err != nil {
 			t.Fatal(err)
 		}

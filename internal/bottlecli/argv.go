@@ -234,11 +234,28 @@ func marshalArgv(argv []string) ([]byte, error) {
 	if argv == nil {
 		argv = []string{}
 	}
+	return marshalJSON(argv, "")
+}
+
+// marshalJSON encodes v on one line (indent "") or indented, without HTML
+// escaping: the output is for programs, byte-exact.
+func marshalJSON(v any, indent string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(argv); err != nil {
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// printJSON prints v as indented JSON.
+func (c *cli) printJSON(v any) error {
+	b, err := marshalJSON(v, "  ")
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(b)
+	return err
 }

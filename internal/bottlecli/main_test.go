@@ -89,15 +89,15 @@ func TestCommandsHaveHelp(t *testing.T) {
 func TestParseOwner(t *testing.T) {
 	tests := []struct {
 		name, reason, in string
-		want             bottle.Owner
+		want             bottle.FileOwner
 		wantErr          bool
 	}{
-		{"node", "id -u; id -g print one number per line", "1000\n1000\n", bottle.Owner{UID: 1000, GID: 1000}, false},
-		{"differ", "uid and gid are kept apart, in order", "1000\n100\n", bottle.Owner{UID: 1000, GID: 100}, false},
-		{"one", "a missing gid is an error, not root", "1000\n", bottle.Owner{}, true},
-		{"name", "a name is not a number", "node\nnode\n", bottle.Owner{}, true},
-		{"too-big", "uids are 32-bit", "4294967296\n0\n", bottle.Owner{}, true},
-		{"extra", "extra output is refused rather than guessed at", "1000\n1000\n1000\n", bottle.Owner{}, true},
+		{"node", "id -u; id -g print one number per line", "1000\n1000\n", bottle.FileOwner{UID: 1000, GID: 1000}, false},
+		{"differ", "uid and gid are kept apart, in order", "1000\n100\n", bottle.FileOwner{UID: 1000, GID: 100}, false},
+		{"one", "a missing gid is an error, not root", "1000\n", bottle.FileOwner{}, true},
+		{"name", "a name is not a number", "node\nnode\n", bottle.FileOwner{}, true},
+		{"too-big", "uids are 32-bit", "4294967296\n0\n", bottle.FileOwner{}, true},
+		{"extra", "extra output is refused rather than guessed at", "1000\n1000\n1000\n", bottle.FileOwner{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +112,8 @@ func TestParseOwner(t *testing.T) {
 func TestExitStatusInterrupted(t *testing.T) {
 	// What bottle.Launch returns when start is cancelled, with and without
 	// a failed teardown.
-	startErr := fmt.Errorf("launch b1: start: %w", fmt.Errorf("run smolvm machine start --name b1: %w", context.Canceled))
+	startErr := &bottle.LaunchError{Name: "b1", Step: "start", Err: fmt.Errorf("run smolvm machine start --name b1: %w", context.Canceled)}
+	promptErr := fmt.Errorf("w: %w", &stepError{"copy prompt", fmt.Errorf("run smolvm machine cp ...: %w", context.Canceled)})
 	teardown := &bottle.TeardownError{Err: errors.New("teardown: delete: smolvm machine delete --name b1 -f: boom")}
 	tests := []struct {
 		name, reason string
@@ -130,6 +131,8 @@ func TestExitStatusInterrupted(t *testing.T) {
 		{"teardown-failed", "a machine teardown could not remove is news, the context error is not",
 			syscall.SIGINT, errors.Join(startErr, teardown), 130,
 			"bottle: interrupted (launch b1: start); teardown: delete: smolvm machine delete --name b1 -f: boom\n"},
+		{"prompt", "a step the CLI names is said",
+			syscall.SIGTERM, promptErr, 143, "bottle: terminated (copy prompt)\n"},
 		{"exec", "an interrupted exec has nothing else to say",
 			syscall.SIGINT, fmt.Errorf("run smolvm machine exec --name b1 ...: %w", context.Canceled), 130, "bottle: interrupted\n"},
 		{"before-agent", "between launch and the agent, the cause itself",

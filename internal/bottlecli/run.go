@@ -33,6 +33,13 @@ are passed on to the agent on both paths.
 A failure of smolvm itself while the agent runs (the machine lost, say)
 is reported as one 'bottle: ...' line and exit 1, apart from the agent's
 own exit status.
+
+The machine is labelled with its owner: this bottle process, its start
+time and the host's boot id (with --keep, also as kept). If bottle is
+killed outright (SIGKILL) and cannot tear the machine down, 'bottle ls'
+shows it with a dead owner and 'bottle gc' removes it; a generated name is
+printed on stderr before the launch, and a --name held by such a leftover
+is reported with that way out.
 `
 
 func runRun(c *cli, args []string) error {
@@ -42,7 +49,7 @@ func runRun(c *cli, args []string) error {
 	var secrets stringList
 	var promptFile string
 	var keep bool
-	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits)")
+	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits, printed on stderr)")
 	fs.StringVar(&spec.Image, "image", "", "`IMAGE` the machine runs (default: a bare machine)")
 	fs.StringVar(&spec.Agent.Command, "agent", bottle.DefaultAgentCommand, "agent `CMD` in the guest; its name picks the prompt mode (codex or claude)")
 	fs.StringVar(&promptFile, "prompt", "", "host `FILE` given to the agent as its prompt")
@@ -75,7 +82,8 @@ func runRun(c *cli, args []string) error {
 		spec.Agent.PromptPath = bottle.HomeFor(spec.Agent.User) + "/bottle-prompt" + promptExt(promptFile)
 	}
 
-	m, err := bottle.Launch(c.ctx, spec)
+	spec.Keep = keep
+	m, err := c.launch(spec)
 	if err != nil {
 		return err
 	}
@@ -89,6 +97,45 @@ func runRun(c *cli, args []string) error {
 		return err
 	}
 	return exitCode(code)
+}
+
+// launch launches spec's machine. A name it generates is printed on
+// stderr first, so a bottle whose bottle process is killed can still be
+// found by name. A name already taken by a bottle whose owner is gone is
+// explained, with the way out.
+func (c *cli) launch(spec bottle.Spec) (*bottle.Machine, error) {
+	spec.Program = c.program()
+	if spec.Name == "" {
+		spec.Name = bottle.NewName()
+		fmt.Fprintf(c.stderr, "bottle: launching machine %s\n", spec.Name)
+	}
+	m, err := bottle.Launch(c.ctx, spec)
+	if errors.Is(err, bottle.ErrExists) {
+		return nil, c.explainTaken(spec.Name, err)
+	}
+	return m, err
+}
+
+// explainTaken says whose machine holds name, when it is a bottle.
+func (c *cli) explainTaken(name string, err error) error {
+	list, lerr := bottle.List(c.ctx, c.program())
+	if lerr != nil {
+		return err
+	}
+	for _, b := range list {
+		if b.Name != name {
+			continue
+		}
+		switch {
+		case b.Orphaned():
+			return fmt.Errorf("machine %s is a bottle left behind by %s, which is gone: remove it with 'bottle gc' (or 'bottle down %s'): %w", name, b.Owner, name, err)
+		case b.Kept:
+			return fmt.Errorf("machine %s is a bottle kept running (remove it with 'bottle down %s'): %w", name, name, err)
+		case b.Owner.Liveness() == bottle.Alive:
+			return fmt.Errorf("machine %s is the bottle of %s, which is still running: %w", name, b.Owner, err)
+		}
+	}
+	return err
 }
 
 // dashDashBefore reports whether args had a "--" right before its last n
@@ -129,39 +176,39 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 func copyPrompt(ctx context.Context, m *bottle.Machine, user, host, guest string) error {
 	owner, err := guestOwner(ctx, m, user)
 	if err != nil {
-		return fmt.Errorf("prompt: %w", err)
+		return &stepError{"copy prompt", err}
 	}
 	if err := m.CopyInWith(ctx, host, guest, bottle.UploadOptions{Mode: 0o600, Owner: &owner}); err != nil {
-		return fmt.Errorf("prompt: %w", err)
+		return &stepError{"copy prompt", err}
 	}
 	return nil
 }
 
 // guestOwner asks the guest for user's uid and gid, running as user
 // itself, which both guest models allow.
-func guestOwner(ctx context.Context, m *bottle.Machine, user string) (bottle.Owner, error) {
+func guestOwner(ctx context.Context, m *bottle.Machine, user string) (bottle.FileOwner, error) {
 	script := "set -- " + bottle.ShellQuote([]string{user}) + `; id -u "$1" && id -g "$1"`
 	res, err := m.Exec(ctx, script, user)
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	if err != nil {
-		return bottle.Owner{}, fmt.Errorf("look up %s's uid and gid: %w", user, err)
+		return bottle.FileOwner{}, fmt.Errorf("look up %s's uid and gid: %w", user, err)
 	}
 	return parseOwner(string(res.Stdout))
 }
 
 // parseOwner reads the two lines of "id -u; id -g".
-func parseOwner(out string) (bottle.Owner, error) {
+func parseOwner(out string) (bottle.FileOwner, error) {
 	f := strings.Fields(out)
 	if len(f) == 2 {
 		uid, uerr := strconv.ParseUint(f[0], 10, 32)
 		gid, gerr := strconv.ParseUint(f[1], 10, 32)
 		if uerr == nil && gerr == nil {
-			return bottle.Owner{UID: uint32(uid), GID: uint32(gid)}, nil
+			return bottle.FileOwner{UID: uint32(uid), GID: uint32(gid)}, nil
 		}
 	}
-	return bottle.Owner{}, fmt.Errorf("id printed %q, want a uid and a gid", out)
+	return bottle.FileOwner{}, fmt.Errorf("id printed %q, want a uid and a gid", out)
 }
 
 // promptExt keeps a short, plain extension (".md") so agents that look at
