@@ -62,16 +62,18 @@ package guest
 //
 // Exec. One connection per command; frames are described in proto.go. The
 // agent spawns the command in its own process group (session and PTY for
-// TTY), as the image user by default, with §11.2's environment (base, image
-// env, Config.Env, request env; later wins by key). A single reaper goroutine
-// owns wait4, as PID 1 must reap orphans. Timeouts and a client that hangs
+// TTY), as the image user by default, with smolvm's environment (base, image
+// env, Config.Env, request env; later wins by key: docs/smolvm.md, exec:
+// environment). A single reaper goroutine owns wait4, as PID 1 must reap
+// orphans. Timeouts and a client that hangs
 // up kill the process group. Output of buffered mode is collected and sent
 // as all stdout then all stderr; after the command exits, output is read
 // until EOF, or for drainGrace while background children hold the pipes,
 // and then what the pipe holds is taken without waiting. When the
 // agent dies mid-command, the client reports "agent operation failed: OP:
-// connection to VM lost" where OP is the mode's operation name from §11
-// ("vm exec", "vm exec interactive", "streaming exec", "vm exec background").
+// connection to VM lost" where OP is the mode's operation name in smolvm's
+// messages (docs/smolvm.md, exec): "vm exec", "vm exec interactive",
+// "streaming exec", "vm exec background".
 //
 // Images: ImageDir/config.json's user (NAME, UID, or either with :GROUP,
 // looked up in the guest's /etc/passwd and /etc/group) is the default user
@@ -79,3 +81,14 @@ package guest
 // and owned by it if root owned it), as useradd -m would.
 //
 // Init commands are the CLI's: it runs them through Exec after Start.
+//
+// Files. The package is cut by concern, and each file holds both sides of
+// its concern, the client's (the CLI process) and the agent's (PID 1 of the
+// guest): guest.go (the API), lifecycle_linux.go (starting, finding and
+// stopping agents), agent_linux.go (the agent's main loop), mounts_linux.go
+// (the guest tree), firststart_linux.go (the first start's /etc and image),
+// confine_linux.go (capabilities), reaper_linux.go (PID 1's reaping and the
+// spawner thread), users_linux.go (user, environment and PATH of a
+// command), exec_linux.go (exec, both sides), stdio_linux.go (the client's
+// stdin pump and terminal), copy_linux.go (cp, both sides), proto.go (the
+// frames), runuser_linux.go, doctor_linux.go.

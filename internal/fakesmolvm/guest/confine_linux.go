@@ -1,0 +1,64 @@
+//go:build linux
+
+package guest
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Confinement of guest processes: the capability bounding set and a non-dumpable agent.
+
+// keptCaps are what guest processes may still hold (a container runtime's
+// usual default set): enough for root to own, chmod and chown files in its
+// tree and to switch users, but no mount, mknod, ptrace, module, raw I/O or
+// namespace administration.
+var keptCaps = map[int]bool{
+	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true,
+	unix.CAP_FSETID: true, unix.CAP_KILL: true, unix.CAP_SETGID: true,
+	unix.CAP_SETUID: true, unix.CAP_SETPCAP: true, unix.CAP_NET_BIND_SERVICE: true,
+	unix.CAP_NET_RAW: true, unix.CAP_SYS_CHROOT: true, unix.CAP_AUDIT_WRITE: true,
+	unix.CAP_SETFCAP: true,
+}
+
+// dropBoundingSet shrinks the capability bounding set of the calling
+// thread. The bounding set is per thread, and a child inherits the one of
+// the thread that forked it; so this runs on the spawner's locked thread,
+// the only thread that forks guest processes.
+func dropBoundingSet() error {
+	last := unix.CAP_LAST_CAP
+	if raw, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+			last = n
+		}
+	}
+	for c := 0; c <= last; c++ {
+		if keptCaps[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("drop capability %d: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// dropPrivileges starts the spawner thread with the reduced bounding set
+// and makes the agent non-dumpable, so no guest process can open the
+// agent's /proc/1/fd (its host-side files).
+func (a *agent) dropPrivileges() error {
+	a.reaper.spawns = make(chan spawnReq)
+	errc := make(chan error, 1)
+	go a.reaper.spawner(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("set non-dumpable: %w", err)
+	}
+	return nil
+}
