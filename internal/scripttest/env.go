@@ -38,29 +38,32 @@ func CommandIn(env []string, dir, prog string, args ...string) (*exec.Cmd, error
 }
 
 // Environ returns the script's current environment. testscript does not
-// expose it, so env(1) prints it, through ts.Exec; the stdout and stderr
-// the script's last command left for its checks are put back afterwards.
+// expose it, so env(1) writes it to a file, through ts.Exec; the stdout
+// and stderr the script's last command left for its checks are put back
+// afterwards.
 func Environ(ts *testscript.TestScript) []string {
-	saved := make([]string, 2)
-	for i, name := range []string{"stdout", "stderr"} {
-		f, err := os.CreateTemp(ts.Getenv("WORK"), ".environ-"+name+"-")
-		ts.Check(err)
-		_, err = f.WriteString(ts.ReadFile(name))
-		ts.Check(err)
-		ts.Check(f.Close())
-		saved[i] = f.Name()
-		defer os.Remove(f.Name())
-	}
-	if err := ts.Exec("env", "-0"); err != nil {
+	dir, err := os.MkdirTemp(ts.Getenv("WORK"), ".environ-")
+	ts.Check(err)
+	defer os.RemoveAll(dir)
+	stdout, stderr := ts.ReadFile("stdout"), ts.ReadFile("stderr")
+	envFile := filepath.Join(dir, "env")
+	if err := ts.Exec("sh", "-c", `env -0 >"$1"`, "sh", envFile); err != nil {
 		ts.Fatalf("reading the script environment: %v", err)
 	}
+	b, err := os.ReadFile(envFile)
+	ts.Check(err)
 	var env []string
-	for _, kv := range strings.Split(ts.ReadFile("stdout"), "\x00") {
+	for _, kv := range strings.Split(string(b), "\x00") {
 		if kv != "" {
 			env = append(env, kv)
 		}
 	}
-	ts.Check(ts.Exec("sh", "-c", `cat "$1"; cat "$2" >&2`, "sh", saved[0], saved[1]))
+	if stdout != "" || stderr != "" {
+		out, errf := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
+		ts.Check(os.WriteFile(out, []byte(stdout), 0o600))
+		ts.Check(os.WriteFile(errf, []byte(stderr), 0o600))
+		ts.Check(ts.Exec("sh", "-c", `cat "$1"; cat "$2" >&2`, "sh", out, errf))
+	}
 	return env
 }
 
