@@ -370,6 +370,64 @@ var cpCases = []argvCase{
 	},
 }
 
+var resizeCases = []argvCase{
+	{
+		name:   "resize-push",
+		reason: "one size into the session's FIFO, as smolvm exec's default user: no -e, no runuser",
+		build:  func() (Invocation, error) { return ResizeArgv(b1(), "/tmp/.bottle-resize-x", 40, 120) },
+		want:   []string{"smolvm", "machine", "exec", "--name", "b1", "--", "sh", "-c", resizeScript, "sh", "/tmp/.bottle-resize-x", "40", "120"},
+	},
+	{
+		name:   "resize-wrap-agent",
+		reason: "the wrapper goes right after smolvm's own --; later -- belong to the guest command",
+		build: func() (Invocation, error) {
+			inv, err := AgentArgv(b1(), Agent{}, []string{"--", "x"}, TTY)
+			if err != nil {
+				return inv, err
+			}
+			return ResizeWrap(inv, "/tmp/.bottle-resize-x")
+		},
+		want: join(origHead, tty, nodeEnv, []string{"--", "sh", "-c", wrapScript, "sh", "/tmp/.bottle-resize-x", "runuser", "-u", "node", "--", "claude", "--", "x"}),
+	},
+	{
+		name:   "resize-wrap-no-dash-dash",
+		reason: "without -- the guest command cannot be found reliably",
+		build: func() (Invocation, error) {
+			return ResizeWrap(Invocation{Argv: []string{"smolvm", "machine", "exec", "--name", "m1", "-it", "sh"}}, "/tmp/f")
+		},
+		wantErr: ErrInvalid,
+		errText: "needs `-- COMMAND...`",
+	},
+	{
+		name:   "resize-wrap-empty",
+		reason: "an empty guest command is not wrapped",
+		build: func() (Invocation, error) {
+			return ResizeWrap(Invocation{Argv: []string{"smolvm", "machine", "exec", "--"}}, "/tmp/f")
+		},
+		wantErr: ErrInvalid,
+	},
+	{
+		name:    "resize-fifo-relative",
+		reason:  "the FIFO is an absolute guest path",
+		build:   func() (Invocation, error) { return ResizeArgv(b1(), "tmp/f", 1, 1) },
+		wantErr: ErrInvalid,
+		errText: "absolute guest path",
+	},
+	{
+		name:    "resize-size",
+		reason:  "a size the kernel cannot hold is refused",
+		build:   func() (Invocation, error) { return ResizeArgv(b1(), "/tmp/f", 0, 80) },
+		wantErr: ErrInvalid,
+		errText: "window size 0x80",
+	},
+	{
+		name:    "resize-name",
+		reason:  "the machine name is validated like every other",
+		build:   func() (Invocation, error) { return ResizeArgv(Target{Name: "-h"}, "/tmp/f", 24, 80) },
+		wantErr: ErrInvalid,
+	},
+}
+
 var validationCases = []argvCase{
 	{
 		name:    "user-flag",
@@ -510,7 +568,7 @@ var validationCases = []argvCase{
 }
 
 func TestArgv(t *testing.T) {
-	for _, group := range [][]argvCase{agentCases, execCases, cpCases, validationCases} {
+	for _, group := range [][]argvCase{agentCases, execCases, cpCases, resizeCases, validationCases} {
 		for _, tc := range group {
 			t.Run(tc.name, func(t *testing.T) {
 				got, err := tc.build()
@@ -553,7 +611,7 @@ func TestArgv(t *testing.T) {
 // review as a change to a value.
 func TestArgvGolden(t *testing.T) {
 	var b strings.Builder
-	for _, group := range [][]argvCase{agentCases, execCases, cpCases} {
+	for _, group := range [][]argvCase{agentCases, execCases, cpCases, resizeCases} {
 		for _, tc := range group {
 			inv, err := tc.build()
 			if err != nil {

@@ -37,6 +37,11 @@ type RunOptions struct {
 	// the agent's stdin is forwarded and its stdout and stderr stream live
 	// ("-i", see Streamed): nothing is held back, nothing is capped.
 	TTY bool
+	// ResizeFIFO, with TTY, runs the agent under the resize side channel's
+	// wrapper (see ResizeWrap): sizes written into this guest FIFO with
+	// ResizeArgv apply to the agent's terminal, for a smolvm that does not
+	// forward window-size changes. "" runs the agent's argv unchanged.
+	ResizeFIFO string
 	// Stdin, Stdout and Stderr default to the process's own.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -171,6 +176,14 @@ func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) 
 	inv, err := AgentArgv(t, m.agent, args, stdio)
 	if err != nil {
 		return -1, err
+	}
+	if opts.ResizeFIFO != "" {
+		if !opts.TTY {
+			return -1, invalidf("a resize FIFO needs a terminal (RunOptions.TTY)")
+		}
+		if inv, err = ResizeWrap(inv, opts.ResizeFIFO); err != nil {
+			return -1, err
+		}
 	}
 	cmd := inv.Command(ctx)
 	// The agent talks to the user's terminal: it stays in the terminal's

@@ -25,7 +25,8 @@ type Size struct {
 func (s Size) String() string { return fmt.Sprintf("%dx%d", s.Rows, s.Cols) }
 
 // Resizer pushes the user's window size somewhere besides the host PTY, for
-// example into the guest through a side channel (see SideChannel). Run calls
+// example into the guest through a side channel (package bottle's
+// ResizeArgv). Run calls
 // it once when the command has started and again after every change of the
 // user's window. Calls never overlap; bursts are coalesced, so a call always
 // carries the newest size and intermediate sizes may be skipped. ctx ends
@@ -60,14 +61,14 @@ type Options struct {
 	ResizeError func(error)
 }
 
-// ForwardedSignals are the signals Run passes on to the command.
-var ForwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+// forwardedSignals are the signals Run passes on to the command.
+var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
-// Notify subscribes to SIGWINCH and ForwardedSignals, as Run does when
+// notify subscribes to SIGWINCH and forwardedSignals, as Run does when
 // Options.Signals is nil. Call stop to unsubscribe.
-func Notify() (signals <-chan os.Signal, stop func()) {
+func notify() (signals <-chan os.Signal, stop func()) {
 	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, append([]os.Signal{syscall.SIGWINCH}, ForwardedSignals...)...)
+	signal.Notify(ch, append([]os.Signal{syscall.SIGWINCH}, forwardedSignals...)...)
 	return ch, func() { signal.Stop(ch) }
 }
 
@@ -77,8 +78,8 @@ func IsTerminal(f *os.File) bool {
 	return f != nil && term.IsTerminal(int(f.Fd()))
 }
 
-// GetSize returns the window size of the terminal f.
-func GetSize(f *os.File) (Size, error) {
+// getSize returns the window size of the terminal f.
+func getSize(f *os.File) (Size, error) {
 	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
 	if err != nil {
 		return Size{}, fmt.Errorf("read terminal size: %w", err)
@@ -95,7 +96,7 @@ func GetSize(f *os.File) (Size, error) {
 func Run(cmd *exec.Cmd, o Options) (code int, err error) {
 	sigs := o.Signals
 	if sigs == nil {
-		ch, stop := Notify()
+		ch, stop := notify()
 		defer stop()
 		sigs = ch
 	}
@@ -174,7 +175,7 @@ func (c *child) exitCode() int {
 	return st.ExitCode()
 }
 
-// forwardSignals passes ForwardedSignals on to c and SIGWINCH to winch
+// forwardSignals passes forwardedSignals on to c and SIGWINCH to winch
 // (without blocking: one pending SIGWINCH stands for any number) until stop
 // is closed.
 func forwardSignals(c *child, sigs <-chan os.Signal, winch chan<- struct{}, stop <-chan struct{}) {
@@ -269,7 +270,7 @@ var restoreHook func()
 // runTTY is the terminal path.
 func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err error) {
 	inFd := int(o.Stdin.Fd())
-	size, err := GetSize(o.Stdin)
+	size, err := getSize(o.Stdin)
 	if err != nil {
 		return -1, err
 	}
@@ -493,7 +494,7 @@ func applySizes(user *os.File, m *master, last Size, winch <-chan struct{}, stop
 			return
 		case <-winch:
 		}
-		s, err := GetSize(user)
+		s, err := getSize(user)
 		if err != nil || s == last {
 			continue
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/smolbottle/smolbottle/bottle"
+	"github.com/smolbottle/smolbottle/internal/ptytest"
 )
 
 func newTestCLI() (*cli, *bytes.Buffer, *bytes.Buffer) {
@@ -171,5 +173,41 @@ func TestNotifyContext(t *testing.T) {
 	var sig interrupted
 	if !errors.As(context.Cause(ctx), &sig) || sig.sig != syscall.SIGUSR1 {
 		t.Errorf("cause %v, want the signal received", context.Cause(ctx))
+	}
+}
+
+func TestResizeFIFO(t *testing.T) {
+	term, err := ptytest.Open(24, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	tests := []struct {
+		name, reason, env string
+		onTerminal        bool
+		wantFIFO, wantErr bool
+	}{
+		{"default", "forwarding is the default: no side channel", "", true, false, false},
+		{"forward", "forward named explicitly", "forward", true, false, false},
+		{"exec", "exec on a terminal: a fresh FIFO", "exec", true, true, false},
+		{"exec-headless", "without a terminal there is no size to push", "exec", false, false, false},
+		{"bad", "an unknown mode is a usage error, also headless", "Exec", false, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, _ := newTestCLI()
+			c.lookupEnv = func(k string) (string, bool) { return tc.env, k == resizeEnv && tc.env != "" }
+			if tc.onTerminal {
+				c.stdin = term.Slave()
+			}
+			fifo, err := c.resizeFIFO()
+			var uerr *usageError
+			if tc.wantErr != errors.As(err, &uerr) || (fifo != "") != tc.wantFIFO {
+				t.Errorf("%s: resizeFIFO() = %q, %v", tc.reason, fifo, err)
+			}
+			if fifo != "" && !strings.HasPrefix(fifo, "/tmp/.bottle-resize-") {
+				t.Errorf("FIFO %q: want one under the guest's /tmp", fifo)
+			}
+		})
 	}
 }

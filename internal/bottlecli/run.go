@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/smolbottle/smolbottle/bottle"
-	"github.com/smolbottle/smolbottle/bottle/ptybridge"
 )
 
 const runUsage = `Usage: bottle run [FLAGS] [-- AGENT_ARGS...]
@@ -156,16 +155,20 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 			return -1, err
 		}
 	}
-	stdin, _ := c.stdin.(*os.File)
+	fifo, err := c.resizeFIFO()
+	if err != nil {
+		return -1, err
+	}
 	// The agent's run is not cut short by bottle's context: the bridge
 	// forwards SIGINT, SIGTERM and SIGHUP to it, and the agent's own exit
 	// status is the answer.
 	return m.RunAgent(context.WithoutCancel(ctx), args, bottle.RunOptions{
-		TTY:    ptybridge.IsTerminal(stdin),
-		Stdin:  c.stdin,
-		Stdout: c.stdout,
-		Stderr: c.stderr,
-		Runner: c.bridge(m.Name()),
+		TTY:        c.onTerminal(),
+		ResizeFIFO: fifo,
+		Stdin:      c.stdin,
+		Stdout:     c.stdout,
+		Stderr:     c.stderr,
+		Runner:     c.bridge(bottle.Target{Program: c.program(), Name: m.Name()}, fifo),
 	})
 }
 
