@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ func TestRunAgent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := running(t, stubConfig{Actions: map[string]stubAction{"exec": tc.act}})
-			m, err := Open(Target{Program: s.prog, Name: "b1", DefaultUser: "root"}, Agent{PromptPath: "/p"})
+			m, err := Open(Target{Program: s.prog, Name: "b1", GuestUser: "root"}, Agent{PromptPath: "/p"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +65,7 @@ func TestRunAgent(t *testing.T) {
 // exec would cap them).
 func TestRunAgentStreams(t *testing.T) {
 	s := running(t, stubConfig{Actions: map[string]stubAction{"exec": {Echo: true}}})
-	m, err := Open(Target{Program: s.prog, Name: "b1", DefaultUser: "root"}, Agent{})
+	m, err := Open(Target{Program: s.prog, Name: "b1", GuestUser: "root"}, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestRunAgentStreams(t *testing.T) {
 
 func TestRunAgentRunner(t *testing.T) {
 	s := running(t, stubConfig{Actions: map[string]stubAction{"exec": {Exit: 9, Stderr: "smolvm says\n"}}})
-	m, err := Open(Target{Program: s.prog, Name: "b1", DefaultUser: "node"}, Agent{})
+	m, err := Open(Target{Program: s.prog, Name: "b1", GuestUser: "node"}, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,18 +124,21 @@ func TestRunAgentRunner(t *testing.T) {
 	}
 }
 
-func TestOpenUsesSMOLVM(t *testing.T) {
+// TestOpenDefaultProgram: an empty Program is "smolvm" from PATH, as in
+// the builders; the library never reads $SMOLVM (the CLI does).
+func TestOpenDefaultProgram(t *testing.T) {
 	s := running(t, stubConfig{})
-	t.Setenv("SMOLVM", s.prog)
+	t.Setenv("PATH", s.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("SMOLVM", "/nonexistent/smolvm")
 	m, err := Open(Target{Name: "b1"}, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Exec(context.Background(), "true", "root"); err != nil {
-		t.Fatalf("Exec through $SMOLVM: %v", err)
+		t.Fatalf("Exec through smolvm on PATH: %v", err)
 	}
 	if got := s.verbs(); !slices.Equal(got, []string{"probe", "exec"}) {
-		t.Errorf("the stub named by $SMOLVM saw %v", got)
+		t.Errorf("the stub on PATH saw %v", got)
 	}
 }
 

@@ -22,8 +22,9 @@ type Bottle interface {
 	// Exec runs "/bin/sh -c script" as user ("" means "node") and
 	// captures the result. A non-zero guest exit is not an error.
 	Exec(ctx context.Context, script, user string) (ExecResult, error)
-	// CopyIn copies a host file into the guest.
-	CopyIn(ctx context.Context, hostPath, guestPath string) error
+	// CopyIn copies a host file into the guest, with the mode and owner
+	// opts gives it (the zero value keeps smolvm's defaults).
+	CopyIn(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error
 	// CopyOut copies a guest file to the host.
 	CopyOut(ctx context.Context, guestPath, hostPath string) error
 	// Close releases the bottle; it is idempotent and safe to call
@@ -58,7 +59,7 @@ type RunOptions struct {
 
 // Machine is a Bottle backed by a smolvm machine.
 type Machine struct {
-	target  Target // only DefaultUser changes (once), under mu
+	target  Target // only GuestUser changes (once), under mu
 	agent   Agent
 	mu      sync.Mutex
 	cleanup *cleanupStack // nil when the machine is not owned
@@ -70,11 +71,10 @@ type Machine struct {
 var _ Bottle = (*Machine)(nil)
 
 // Open returns a handle on an existing machine without creating or starting
-// anything; its Close does nothing. An empty t.Program is resolved with
-// Program (so $SMOLVM applies). When t.DefaultUser is empty, the first
-// RunAgent or Exec asks the guest (see ProbeArgv).
+// anything; its Close does nothing. When t.GuestUser is empty, the first
+// RunAgent or Exec asks the guest ("smolvm machine exec --name NAME --
+// id -un").
 func Open(t Target, a Agent) (*Machine, error) {
-	t.Program = Program(t.Program)
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
@@ -103,19 +103,11 @@ func cloneTarget(t Target) Target {
 // Name returns the machine name.
 func (m *Machine) Name() string { return m.target.Name }
 
-// Target returns a copy of what the machine's argv address, with the
-// default user as known so far.
-func (m *Machine) Target() Target {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return cloneTarget(m.target)
-}
-
-// DefaultUser returns the guest's default exec user, asking the guest once
-// when it is not known yet.
-func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
+// GuestUser returns the user smolvm exec runs as in this guest, asking the
+// guest once when it is not known yet.
+func (m *Machine) GuestUser(ctx context.Context) (string, error) {
 	t, err := m.execTarget(ctx)
-	return t.DefaultUser, err
+	return t.GuestUser, err
 }
 
 // execTarget returns the target an exec addresses, with the default user
@@ -124,12 +116,12 @@ func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
 func (m *Machine) execTarget(ctx context.Context) (Target, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.target.DefaultUser == "" {
+	if m.target.GuestUser == "" {
 		u, err := probeUser(ctx, m.target)
 		if err != nil {
 			return Target{}, err
 		}
-		m.target.DefaultUser = u
+		m.target.GuestUser = u
 	}
 	return m.target, nil
 }
@@ -142,7 +134,7 @@ func (m *Machine) cpTarget() Target {
 
 // probeUser runs "id -un" with smolvm's default exec user.
 func probeUser(ctx context.Context, t Target) (string, error) {
-	inv, err := ProbeArgv(t)
+	inv, err := probeArgv(t)
 	if err != nil {
 		return "", err
 	}
@@ -185,7 +177,7 @@ func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) 
 			return -1, err
 		}
 	}
-	cmd := inv.Command(ctx)
+	cmd := inv.command(ctx)
 	// The agent talks to the user's terminal: it stays in the terminal's
 	// foreground process group (a background group reading the terminal
 	// would be stopped by SIGTTIN), so only the child is killed on cancel;
@@ -259,8 +251,8 @@ func (t *tailWriter) bytes() []byte {
 	return t.buf[max(0, len(t.buf)-tailKeep):]
 }
 
-// Exec runs "/bin/sh -c script" as user ("" means "node"), with the
-// machine's guest env and secrets.
+// Exec runs "/bin/sh -c script" as user ("" means DefaultAgentUser), with
+// the machine's guest env and secrets.
 func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, error) {
 	if _, err := checkExec(user, script); err != nil {
 		return ExecResult{}, err // before the default-user probe runs anything
@@ -269,23 +261,19 @@ func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, er
 	if err != nil {
 		return ExecResult{}, err
 	}
-	inv, err := ExecArgv(t, user, script)
+	inv, err := ExecArgv(t, script, user)
 	if err != nil {
 		return ExecResult{}, err
 	}
 	return Run(ctx, inv)
 }
 
-// CopyIn copies the host file hostPath to guestPath. A host path with ":"
-// is staged under a colon-free temporary name first (a hard link, else a
-// copy), so smolvm cannot mistake it for MACHINE:PATH.
-func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string) error {
-	return m.CopyInWith(ctx, hostPath, guestPath, UploadOptions{})
-}
-
-// CopyInWith is CopyIn with the uploaded file's mode and owner set by
-// smolvm at upload (see CopyInArgvWith), with no exec in the guest.
-func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error {
+// CopyIn copies the host file hostPath to guestPath, with the mode and
+// owner opts gives it (set by smolvm at upload, with no exec in the guest;
+// see CopyInArgv). A host path with ":" is staged under a colon-free
+// temporary name first (a hard link, else a copy), so smolvm cannot
+// mistake it for MACHINE:PATH.
+func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error {
 	src := hostPath
 	if strings.Contains(hostPath, ":") {
 		staged, cleanup, err := stage(hostPath)
@@ -295,7 +283,7 @@ func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, op
 		defer cleanup()
 		src = staged
 	}
-	inv, err := CopyInArgvWith(m.cpTarget(), src, guestPath, opts)
+	inv, err := CopyInArgv(m.cpTarget(), src, guestPath, opts)
 	if err != nil {
 		return err
 	}

@@ -12,18 +12,18 @@ import (
 	"time"
 )
 
-// Spec describes a bottle to launch.
+// Spec describes a bottle to launch: the Target its execs address (Name
+// "" generates one; GuestUser "" asks the guest once after start), how to
+// create the machine, and its labels.
 type Spec struct {
-	// Program is the smolvm executable: "" means $SMOLVM, else "smolvm".
-	Program string
-	// Name is the machine name; "" generates "bottle-" + 8 hex digits.
-	Name string
+	Target
 	// Image is the OCI image ("" = a bare machine).
 	Image string
 	// CPUs and MemoryMiB size the machine; 0 keeps smolvm's defaults.
 	CPUs      int
 	MemoryMiB int
-	// MachineEnv is persisted on the machine (create -e K=V).
+	// MachineEnv is persisted on the machine (create -e K=V); Target.Env
+	// is what every exec re-passes.
 	MachineEnv []EnvVar
 	// Network enables networking (--net).
 	Network bool
@@ -40,16 +40,8 @@ type Spec struct {
 	// bottle's own and cannot be set here.
 	Labels map[string]string
 
-	// Env is the guest env re-passed on every exec, in order.
-	Env []EnvVar
-	// Secrets are passed to every exec as "-e KEY", values only through
-	// smolvm's environment.
-	Secrets map[string]string
 	// Agent is the agent RunAgent starts.
 	Agent Agent
-	// DefaultUser is the guest's default exec user; "" asks the guest once
-	// after start.
-	DefaultUser string
 	// TeardownTimeout bounds stop + delete (default 2 minutes). Teardown
 	// runs on a fresh context, so it also happens after ctx is cancelled.
 	TeardownTimeout time.Duration
@@ -162,7 +154,6 @@ func lifecycleArgv(program, verb, name string, extra ...string) Invocation {
 // fails, what was done is undone (stop, then delete) before Launch returns,
 // and the errors are joined. Close on the result does the same teardown.
 func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
-	spec.Program = Program(spec.Program)
 	if spec.Name == "" {
 		spec.Name = NewName()
 	}
@@ -173,8 +164,7 @@ func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t := Target{Program: spec.Program, Name: spec.Name, Env: spec.Env, Secrets: spec.Secrets, DefaultUser: spec.DefaultUser}
-	m, err := Open(t, spec.Agent)
+	m, err := Open(spec.Target, spec.Agent)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +205,7 @@ func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
 	if _, _, err := runOK(ctx, lifecycleArgv(spec.Program, "start", spec.Name)); err != nil {
 		return nil, &LaunchError{Name: spec.Name, Step: "start", Err: err}
 	}
-	if _, err := m.DefaultUser(ctx); err != nil {
+	if _, err := m.GuestUser(ctx); err != nil {
 		return nil, &LaunchError{Name: spec.Name, Step: "probe", Err: err}
 	}
 	m.cleanup = stack
@@ -239,12 +229,12 @@ func (e *LaunchError) Error() string {
 }
 func (e *LaunchError) Unwrap() error { return e.Err }
 
-// Down stops and deletes the machine name (the CLI's "bottle down").
+// Down stops and deletes the machine name (the CLI's "bottle down");
+// program "" is DefaultProgram.
 func Down(ctx context.Context, program, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	program = Program(program)
 	if _, _, err := runOK(ctx, lifecycleArgv(program, "stop", name)); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return err

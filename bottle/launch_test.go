@@ -15,7 +15,7 @@ import (
 func TestLaunchAndClose(t *testing.T) {
 	checkGoroutines(t)
 	s := newStub(t, stubConfig{})
-	m, err := Launch(context.Background(), Spec{Program: s.prog, Image: "node:22", CPUs: 2, MemoryMiB: 1024, Network: true})
+	m, err := Launch(context.Background(), Spec{Target: Target{Program: s.prog}, Image: "node:22", CPUs: 2, MemoryMiB: 1024, Network: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestLaunchAndClose(t *testing.T) {
 	if diff := cmp.Diff(want, create); diff != "" {
 		t.Errorf("create argv (-want +got):\n%s", diff)
 	}
-	if u, _ := m.DefaultUser(context.Background()); u != "root" {
+	if u, _ := m.GuestUser(context.Background()); u != "root" {
 		t.Errorf("probed default user %q, want root", u)
 	}
 
@@ -82,7 +82,7 @@ func TestLaunchFailures(t *testing.T) {
 		{
 			name:      "name-taken",
 			reason:    "a taken name is a clean refusal: the existing machine is not deleted",
-			spec:      Spec{Name: "taken"},
+			spec:      Spec{Target: Target{Name: "taken"}},
 			wantVerbs: []string{"create", "start", "probe", "create"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"already exists"},
@@ -117,7 +117,7 @@ func TestLaunchFailures(t *testing.T) {
 		{
 			name:      "invalid-spec",
 			reason:    "an invalid spec runs nothing",
-			spec:      Spec{Env: []EnvVar{{"A=B", "x"}}},
+			spec:      Spec{Target: Target{Env: []EnvVar{{"A=B", "x"}}}},
 			wantVerbs: nil,
 			wantErr:   []error{ErrInvalid},
 		},
@@ -194,7 +194,7 @@ func TestLaunchCancelled(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() {
-				m, err := Launch(ctx, Spec{Program: s.prog, Name: "b1"})
+				m, err := Launch(ctx, Spec{Target: Target{Program: s.prog, Name: "b1"}})
 				if err == nil {
 					err = errors.Join(errors.New("Launch succeeded"), m.Close())
 				}
@@ -218,8 +218,9 @@ func TestLaunchCancelled(t *testing.T) {
 
 func TestLaunchStatedUserSkipsProbe(t *testing.T) {
 	s := newStub(t, stubConfig{ProbeUser: "root"})
-	m, err := Launch(context.Background(), Spec{Program: s.prog, Name: "b1", DefaultUser: "node",
-		Env: []EnvVar{{"A", "1"}}, Agent: Agent{Command: "codex", PromptPath: "/p"}})
+	m, err := Launch(context.Background(), Spec{
+		Target: Target{Program: s.prog, Name: "b1", GuestUser: "node", Env: []EnvVar{{"A", "1"}}},
+		Agent:  Agent{Command: "codex", PromptPath: "/p"}})
 	if err != nil {
 		t.Fatal(err)
 	}

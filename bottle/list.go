@@ -26,9 +26,10 @@ func (b Info) Orphaned() bool {
 
 // List returns the machines smolvm knows that are bottles (they carry
 // LabelBottle and a readable owner), sorted by name, from one
-// "smolvm machine ls --json". Other machines are not listed.
+// "smolvm machine ls --json" (program "" is DefaultProgram). Other
+// machines are not listed.
 func List(ctx context.Context, program string) ([]Info, error) {
-	inv := Invocation{Argv: []string{Program(program), "machine", "ls", "--json"}}
+	inv := Invocation{Argv: []string{programOr(program), "machine", "ls", "--json"}}
 	res, _, err := runOK(ctx, inv)
 	if err != nil {
 		return nil, fmt.Errorf("list bottles: %w", err)

@@ -20,7 +20,7 @@ func TestResizeFIFOFresh(t *testing.T) {
 // runs under the wrapper; without a terminal there is none to resize.
 func TestRunAgentResizeFIFO(t *testing.T) {
 	s := running(t, stubConfig{})
-	m, err := Open(Target{Program: s.prog, Name: "b1", DefaultUser: "node"}, Agent{})
+	m, err := Open(Target{Program: s.prog, Name: "b1", GuestUser: "node"}, Agent{})
 	if err != nil {
 		t.Fatal(err)
 	}

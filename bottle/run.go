@@ -125,7 +125,7 @@ func lastLine(b []byte) string {
 // holds them.
 const waitDelay = 2 * time.Second
 
-// Command returns an *exec.Cmd for inv: argv[0] is looked up on PATH, the
+// command returns an *exec.Cmd for inv: argv[0] is looked up on PATH, the
 // child's environment is the current one plus inv.Env (secrets), and the
 // child runs in its own process group, which is killed (SIGKILL) when ctx is
 // done, so grandchildren holding the output pipes die too and cancellation
@@ -133,7 +133,7 @@ const waitDelay = 2 * time.Second
 //
 // Callers that attach a terminal may replace SysProcAttr: with Setsid the
 // whole session's group is still killed; with nil only the child is.
-func (inv Invocation) Command(ctx context.Context) *exec.Cmd {
+func (inv Invocation) command(ctx context.Context) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, inv.Argv[0], inv.Argv[1:]...)
 	if len(inv.Env) > 0 {
 		cmd.Env = append(os.Environ(), inv.Env...)
@@ -165,7 +165,7 @@ func run(ctx context.Context, inv Invocation) (res ExecResult, started bool, err
 		return ExecResult{}, false, errors.New("run: empty argv")
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := inv.Command(ctx)
+	cmd := inv.command(ctx)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		return ExecResult{ExitCode: -1}, false, fmt.Errorf("run %s: %w", summarize(inv.Argv), err)

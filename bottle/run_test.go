@@ -54,7 +54,7 @@ func TestRunClassifies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := running(t, stubConfig{Actions: map[string]stubAction{"exec": tc.act}})
-			inv, err := ExecArgv(s.target("b1"), "node", "x")
+			inv, err := ExecArgv(s.target("b1"), "x", "node")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func TestRunClassifies(t *testing.T) {
 func TestRunCancelKillsProcessGroup(t *testing.T) {
 	checkGoroutines(t)
 	s := running(t, stubConfig{Actions: map[string]stubAction{"exec": {Hang: true, Grandchild: true}}})
-	inv, err := ExecArgv(s.target("b1"), "node", "sleep 1000")
+	inv, err := ExecArgv(s.target("b1"), "sleep 1000", "node")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestRunCancelKillsProcessGroup(t *testing.T) {
 }
 
 func TestRunMissingProgram(t *testing.T) {
-	inv, err := ExecArgv(Target{Program: filepath.Join(t.TempDir(), "no-such-smolvm"), Name: "b1"}, "node", "true")
+	inv, err := ExecArgv(Target{Program: filepath.Join(t.TempDir(), "no-such-smolvm"), Name: "b1"}, "true", "node")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestCopy(t *testing.T) {
 				src = tc.file
 			}
 			guest := "/workspace/" + tc.name
-			if err := m.CopyIn(ctx, src, guest); err != nil {
+			if err := m.CopyIn(ctx, src, guest, UploadOptions{}); err != nil {
 				t.Fatalf("%s: %v", tc.reason, err)
 			}
 			if got := s.guestFile(guest); got != tc.content {
@@ -280,7 +280,7 @@ func TestCopy(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts := UploadOptions{Mode: 0o600, Owner: &FileOwner{UID: 1000, GID: 1000}}
-		if err := m.CopyInWith(ctx, p, "/home/node/p.md", opts); err != nil {
+		if err := m.CopyIn(ctx, p, "/home/node/p.md", opts); err != nil {
 			t.Fatal(err)
 		}
 		if got := s.guestFile("/home/node/p.md"); got != "opts\n" {
@@ -294,7 +294,7 @@ func TestCopy(t *testing.T) {
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		err := m.CopyIn(ctx, filepath.Join(host, "gone:x"), "/g")
+		err := m.CopyIn(ctx, filepath.Join(host, "gone:x"), "/g", UploadOptions{})
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("staging a missing file: %v, want not-exist", err)
 		}

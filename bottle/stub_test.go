@@ -24,7 +24,11 @@ import (
 
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "smolvm" {
-		os.Exit(stubMain(filepath.Dir(os.Args[0]), os.Args[1:]))
+		self := os.Args[0]
+		if !strings.Contains(self, "/") { // run as "smolvm" from PATH
+			self, _ = exec.LookPath(self)
+		}
+		os.Exit(stubMain(filepath.Dir(self), os.Args[1:]))
 	}
 	// Under -race every exiting binary sleeps 1s by default; the stub
 	// exits a lot.

@@ -111,7 +111,7 @@ type input struct {
 
 func checkExec(t *testing.T, in input) {
 	t.Helper()
-	inv, err := bottle.ExecArgv(in.target, in.user, in.script)
+	inv, err := bottle.ExecArgv(in.target, in.script, in.user)
 	if err != nil {
 		if errors.Is(err, bottle.ErrInvalid) || errors.Is(err, bottle.ErrUserSwitch) {
 			return
@@ -120,7 +120,7 @@ func checkExec(t *testing.T, in input) {
 	}
 	user := in.user
 	if user == "" {
-		user = bottle.DefaultUser
+		user = bottle.DefaultAgentUser
 	}
 	compare(t, "exec", inv, in, want(in.target, user, []string{"/bin/sh", "-c", in.script}, bottle.Buffered))
 }
@@ -166,7 +166,7 @@ func checkAgent(t *testing.T, in input) {
 
 func compare(t *testing.T, what string, inv bottle.Invocation, in input, w call) {
 	t.Helper()
-	g, err := got(inv, in.target.DefaultUser)
+	g, err := got(inv, in.target.GuestUser)
 	if err != nil {
 		t.Fatalf("%s argv %q: the fake cannot read it: %v", what, inv.Argv, err)
 	}
@@ -246,7 +246,7 @@ func genInput(r *rand.Rand) input {
 		}
 	}
 	in.user = users[r.IntN(len(users))]
-	in.target.DefaultUser = []string{"", "root", "node", in.user}[r.IntN(4)]
+	in.target.GuestUser = []string{"", "root", "node", in.user}[r.IntN(4)]
 	in.script = genText(r, 30)
 	in.agent = bottle.Agent{
 		Command:    []string{"", "claude", "codex", "/opt/agent/bin/stub"}[r.IntN(4)],
@@ -276,7 +276,7 @@ func TestArgvParsedBack(t *testing.T) {
 		in := genInput(r)
 		checkExec(t, in)
 		checkAgent(t, in)
-		if _, err := bottle.ExecArgv(in.target, in.user, in.script); err == nil {
+		if _, err := bottle.ExecArgv(in.target, in.script, in.user); err == nil {
 			accepted++
 		}
 	}
@@ -295,10 +295,10 @@ func FuzzArgvParsedBack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, user string, defaultSel uint8, key, val, secret, script, arg, prompt string, modeSel uint8) {
 		in := input{
 			target: bottle.Target{
-				Program:     "smolvm",
-				Name:        name,
-				Env:         []bottle.EnvVar{{Key: key, Value: val}},
-				DefaultUser: []string{"", "root", "node", user}[defaultSel%4],
+				Program:   "smolvm",
+				Name:      name,
+				Env:       []bottle.EnvVar{{Key: key, Value: val}},
+				GuestUser: []string{"", "root", "node", user}[defaultSel%4],
 			},
 			user:   user,
 			script: script,

@@ -52,7 +52,7 @@ func (af *agentFlags) register(fs *flagSet) {
 	fs.StringVar(&af.command, "agent", bottle.DefaultAgentCommand, "agent `COMMAND` in the guest")
 	fs.StringVar(&af.mode, "prompt-mode", "", "`MODE`: claude_append_file or codex_read_prompt_file (default: codex_read_prompt_file for codex, else claude_append_file)")
 	fs.StringVar(&af.promptPath, "prompt-path", "", "guest `PATH` of the prompt file (none: no prompt arguments)")
-	fs.StringVar(&af.user, "user", bottle.DefaultUser, "`USER` that runs the agent")
+	fs.StringVar(&af.user, "user", bottle.DefaultAgentUser, "`USER` that runs the agent")
 	fs.BoolVar(&af.noTTY, "no-tty", false, "no guest terminal and no stdin: the original's buffered form (no -i -t)")
 	fs.BoolVar(&af.stream, "stream", false, "the headless form 'bottle run' uses without a terminal: stdin forwarded, output streamed (-i)")
 }
@@ -127,7 +127,7 @@ func runArgvExec(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := bottle.ExecArgv(t, ef.user, script)
+	inv, err := bottle.ExecArgv(t, script, ef.user)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ type execFlags struct {
 
 func (ef *execFlags) register(fs *flagSet) {
 	ef.tf.register(fs, true)
-	fs.StringVar(&ef.user, "user", bottle.DefaultUser, "run the script as `USER`")
+	fs.StringVar(&ef.user, "user", bottle.DefaultAgentUser, "run the script as `USER`")
 }
 
 // resolve returns the target and the one SCRIPT, after parsing.
@@ -179,7 +179,7 @@ func runArgvCp(c *cli, args []string) error {
 	if cf.out {
 		inv, err = bottle.CopyOutArgv(t, src, dst)
 	} else {
-		inv, err = bottle.CopyInArgv(t, src, dst)
+		inv, err = bottle.CopyInArgv(t, src, dst, bottle.UploadOptions{})
 	}
 	if errors.Is(err, bottle.ErrColonPath) {
 		// No single command line can do this: a bad argument, exit 2.

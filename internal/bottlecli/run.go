@@ -54,7 +54,7 @@ func runRun(c *cli, args []string) error {
 	fs.StringVar(&promptFile, "prompt", "", "host `FILE` given to the agent as its prompt")
 	fs.Var(&env, "env", "guest env `K=V` passed to every exec, in order (repeatable)")
 	fs.Var(&secrets, "secret-env", "pass `KEY` from bottle's environment; the value never appears in argv (repeatable)")
-	fs.StringVar(&spec.Agent.User, "user", bottle.DefaultUser, "guest `USER` that runs the agent")
+	fs.StringVar(&spec.Agent.User, "user", bottle.DefaultAgentUser, "guest `USER` that runs the agent")
 	fs.BoolVar(&keep, "keep", false, "leave the machine running afterwards (remove it with 'bottle down NAME')")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -181,7 +181,7 @@ func copyPrompt(ctx context.Context, m *bottle.Machine, user, host, guest string
 	if err != nil {
 		return &stepError{"copy prompt", err}
 	}
-	if err := m.CopyInWith(ctx, host, guest, bottle.UploadOptions{Mode: 0o600, Owner: &owner}); err != nil {
+	if err := m.CopyIn(ctx, host, guest, bottle.UploadOptions{Mode: 0o600, Owner: &owner}); err != nil {
 		return &stepError{"copy prompt", err}
 	}
 	return nil

@@ -29,7 +29,7 @@ func runUp(c *cli, args []string) error {
 	fs.Var(&env, "env", "machine env `K=V`, persisted on the machine (repeatable)")
 	fs.BoolVar(&spec.Network, "net", false, "enable networking")
 	fs.Var(&extra, "create-flag", "extra `WORD` appended to smolvm machine create (repeatable)")
-	fs.StringVar(&spec.DefaultUser, "guest-user", "", "the `USER` smolvm exec runs as by default (skips asking the guest)")
+	fs.StringVar(&spec.GuestUser, "guest-user", "", "the `USER` smolvm exec runs as by default (skips asking the guest)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
