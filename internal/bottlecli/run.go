@@ -81,12 +81,16 @@ func runRun(c *cli, args []string) error {
 		spec.Agent.PromptPath = bottle.HomeFor(spec.Agent.User) + "/bottle-prompt" + promptExt(promptFile)
 	}
 
+	fifo, err := c.resizeFIFO() // a bad $BOTTLE_RESIZE launches nothing
+	if err != nil {
+		return err
+	}
 	spec.Keep = keep
 	m, err := c.launch(spec)
 	if err != nil {
 		return err
 	}
-	code, err := c.runAgent(m, spec.Agent, promptFile, agentArgs)
+	code, err := c.runAgent(m, spec.Agent, promptFile, agentArgs, fifo)
 	if keep {
 		fmt.Fprintf(c.stderr, "bottle: kept machine %s; remove it with 'bottle down %s'\n", m.Name(), m.Name())
 	} else if cerr := m.Close(); cerr != nil {
@@ -144,8 +148,9 @@ func dashDashBefore(args []string, n int) bool {
 	return i >= 0 && args[i] == "--"
 }
 
-// runAgent puts the prompt in place and runs the agent in m.
-func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string) (int, error) {
+// runAgent puts the prompt in place and runs the agent in m (under the
+// resize side channel's wrapper when fifo is set).
+func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string, fifo string) (int, error) {
 	ctx := c.ctx
 	if err := ctx.Err(); err != nil {
 		return -1, context.Cause(ctx) // reported by exitStatus
@@ -154,10 +159,6 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 		if err := copyPrompt(ctx, m, agent.User, promptFile, agent.PromptPath); err != nil {
 			return -1, err
 		}
-	}
-	fifo, err := c.resizeFIFO()
-	if err != nil {
-		return -1, err
 	}
 	// The agent's run is not cut short by bottle's context: the bridge
 	// forwards SIGINT, SIGTERM and SIGHUP to it, and the agent's own exit
