@@ -106,11 +106,11 @@ type Stdio int
 const (
 	// Buffered is the original's form without a terminal: no -i or -t, the
 	// agent's stdin is /dev/null and smolvm prints its output only once it
-	// has ended, at most 11 MiB per stream (docs/smolvm.md, exec).
+	// has ended, at most 11 MiB per stream (docs/smolvm.md, exec: buffered).
 	Buffered Stdio = iota
 	// Streamed is "-i" without "-t": stdin is forwarded, and stdout and
-	// stderr stream live and separately, with no size cap. RunAgent uses
-	// it without a terminal.
+	// stderr stream live and separately, with no size cap (docs/smolvm.md,
+	// exec: -i). RunAgent uses it without a terminal.
 	Streamed
 	// TTY is "-i -t": a guest terminal, to run behind the PTY-resize bridge.
 	TTY

@@ -11,7 +11,7 @@ import (
 
 // The labels Launch puts on every machine it creates (smolvm machine
 // create --label KEY=VALUE; smolvm never interprets them and shows them in
-// machine ls --json). They say that the machine is a bottle and which
+// machine ls --json: docs/smolvm.md, create and ls). They say that the machine is a bottle and which
 // process owns it, so that a machine whose owner was killed can be found
 // and removed (List, Orphaned).
 const (
