@@ -62,6 +62,7 @@ func TestLaunchFailures(t *testing.T) {
 		wantVerbs    []string
 		wantErr      []error  // each must match errors.Is
 		wantText     []string // each must appear in the message
+		wantStep     string   // the *LaunchError's step; "" for none
 	}{
 		{
 			name:      "create-refused",
@@ -70,6 +71,7 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"create: ", "CPU count must be at least 1"},
+			wantStep:  "create",
 		},
 		{
 			name:      "create-crashed",
@@ -78,14 +80,16 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create", "delete"},
 			wantErr:   []error{ErrExit},
 			wantText:  []string{"panicked"},
+			wantStep:  "create",
 		},
 		{
 			name:      "name-taken",
 			reason:    "a taken name is a clean refusal: the existing machine is not deleted",
 			spec:      Spec{Target: Target{Name: "taken"}},
 			wantVerbs: []string{"create", "start", "probe", "create"},
-			wantErr:   []error{ErrSmolvm},
+			wantErr:   []error{ErrSmolvm, ErrExists},
 			wantText:  []string{"already exists"},
+			wantStep:  "create",
 		},
 		{
 			name:      "start-fails",
@@ -94,6 +98,7 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create", "start", "stop", "delete"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"start: ", "boom"},
+			wantStep:  "start",
 		},
 		{
 			name:      "probe-fails",
@@ -101,6 +106,7 @@ func TestLaunchFailures(t *testing.T) {
 			cfg:       stubConfig{Actions: map[string]stubAction{"exec": {Exit: 1, Stderr: "id: cannot find name for user ID 1000\n"}}},
 			wantVerbs: []string{"create", "start", "probe", "stop", "delete"},
 			wantText:  []string{"probe default user", "cannot find name"},
+			wantStep:  "probe",
 		},
 		{
 			name:   "teardown-fails-too",
@@ -113,6 +119,7 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create", "start", "stop", "delete"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"start broke", "teardown: stop: ", "stop broke", "teardown: delete: ", "delete broke"},
+			wantStep:  "start",
 		},
 		{
 			name:      "invalid-spec",
@@ -148,6 +155,10 @@ func TestLaunchFailures(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("%s: error %q lacks %q", tc.reason, err, want)
 				}
+			}
+			var lerr *LaunchError
+			if errors.As(err, &lerr) != (tc.wantStep != "") || lerr != nil && lerr.Step != tc.wantStep {
+				t.Errorf("%s: error %q: want a *LaunchError of step %q, got %+v", tc.reason, err, tc.wantStep, lerr)
 			}
 			if diff := cmp.Diff(tc.wantVerbs, s.verbs()); diff != "" {
 				t.Errorf("%s: calls (-want +got):\n%s", tc.reason, diff)

@@ -46,6 +46,12 @@ func TestRunClassifies(t *testing.T) {
 			1, ErrSmolvm, "agent operation failed: vm exec: failed to spawn command"},
 		{"smolvm-after-progress", "progress chatter before smolvm's final Error: line",
 			stubAction{Exit: 1, Stderr: "Starting...\nError: vm not found: b1\n"}, 1, ErrNotFound, "vm not found: b1"},
+		{"smolvm-exists", "create's taken-name refusal is a smolvm failure of kind ErrExists",
+			stubAction{Exit: 1, Stderr: "Error: config operation failed: create machine: machine 'b1' already exists or is being created\n"},
+			1, ErrExists, "config operation failed: create machine: machine 'b1'"},
+		{"smolvm-exists-other", "another error that merely mentions 'already exists' is not ErrExists",
+			stubAction{Exit: 1, Stderr: "Error: agent operation failed: write file: /x already exists\n"},
+			1, ErrSmolvm, "agent operation failed: write file"},
 		{"clap", "exit 2 with a clap block is a usage error",
 			stubAction{Exit: 2, Stderr: clap}, 2, ErrUsage, "unexpected argument '-n' found"},
 		{"guest-exit-2", "exit 2 without a clap block is the guest's",
@@ -74,6 +80,9 @@ func TestRunClassifies(t *testing.T) {
 			var serr *SmolvmError
 			if !errors.As(err, &serr) || !errors.Is(err, tc.wantKind) {
 				t.Fatalf("%s: err = %v, want a *SmolvmError of kind %v", tc.reason, err, tc.wantKind)
+			}
+			if tc.wantKind != ErrExists && errors.Is(err, ErrExists) {
+				t.Errorf("%s: err = %v is ErrExists", tc.reason, err)
 			}
 			if serr.Message != tc.wantMsg && !strings.HasPrefix(serr.Message, tc.wantMsg) {
 				t.Errorf("%s: message %q, want %q", tc.reason, serr.Message, tc.wantMsg)
