@@ -1,6 +1,7 @@
 package bottle
 
 import (
+	"context"
 	"os/exec"
 	"testing"
 	"time"
@@ -122,6 +123,41 @@ func TestOrphaned(t *testing.T) {
 	} {
 		if got := tc.info.Orphaned(); got != tc.want {
 			t.Errorf("%s: Orphaned() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestListThroughSmolvm: List reads the bottles back from smolvm machine
+// ls --json: the ones Launch labelled, with this process as owner and
+// Keep as Kept; a machine bottle did not create is not listed.
+func TestListThroughSmolvm(t *testing.T) {
+	s := newStub(t, stubConfig{})
+	ctx := context.Background()
+	for _, spec := range []Spec{
+		{Target: Target{Program: s.prog, Name: "b2", GuestUser: "root"}},
+		{Target: Target{Program: s.prog, Name: "b1", GuestUser: "root"}, Keep: true},
+	} {
+		m, err := Launch(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Close() })
+	}
+	if _, err := Run(ctx, Invocation{Argv: []string{s.prog, "machine", "create", "--name", "plain"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := List(ctx, s.prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := Self()
+	want := []Info{{Name: "b1", State: "running", Owner: me, Kept: true}, {Name: "b2", State: "running", Owner: me}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("List (-want +got):\n%s", diff)
+	}
+	for _, b := range got {
+		if b.Orphaned() {
+			t.Errorf("%s: orphaned, but its owner (this test) lives", b.Name)
 		}
 	}
 }

@@ -92,8 +92,10 @@ func newStub(t *testing.T, cfg stubConfig) *stub {
 		}
 	})
 	s.configure(cfg)
-	if err := os.Mkdir(filepath.Join(dir, "machines"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"machines", "labels"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return s
 }
@@ -314,6 +316,15 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 			return fail("config operation failed: create machine: machine '%s' already exists or is being created", name)
 		}
 		_ = os.WriteFile(state, []byte("created"), 0o644)
+		labels := map[string]string{}
+		for i := 2; i+1 < len(args); i++ {
+			if args[i] == "--label" {
+				k, v, _ := strings.Cut(args[i+1], "=")
+				labels[k] = v
+			}
+		}
+		b, _ := json.Marshal(labels)
+		_ = os.WriteFile(filepath.Join(dir, "labels", name), b, 0o644)
 		fmt.Printf("Created machine: %s\n", name)
 	case "start":
 		if !exists {
@@ -334,6 +345,7 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 			return fail("vm not found: %s", name)
 		}
 		_ = os.Remove(state)
+		_ = os.Remove(filepath.Join(dir, "labels", name))
 		fmt.Printf("Deleted machine: %s\n", name)
 	case "exec":
 		if !exists {
@@ -349,6 +361,20 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 			}
 			fmt.Println(u)
 		}
+	case "ls":
+		// machine ls --json: name, state and labels, as smolvm prints them.
+		entries, _ := os.ReadDir(filepath.Join(dir, "machines"))
+		out := []map[string]any{}
+		for _, e := range entries {
+			st, _ := os.ReadFile(filepath.Join(dir, "machines", e.Name()))
+			labels := map[string]string{}
+			if b, err := os.ReadFile(filepath.Join(dir, "labels", e.Name())); err == nil {
+				_ = json.Unmarshal(b, &labels)
+			}
+			out = append(out, map[string]any{"name": e.Name(), "state": string(st), "labels": labels, "cpus": 4})
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Println(string(b))
 	case "cp":
 		pos := args[2:]
 		for len(pos) > 2 && slices.Contains([]string{"--mode", "--uid", "--gid"}, pos[0]) {
