@@ -73,8 +73,9 @@ type Target struct {
 	// own environment (Invocation.Env), never into argv.
 	Secrets map[string]string
 	// GuestUser is the user smolvm exec runs commands as when not told
-	// otherwise. "" (unknown) and "root" mean the original's guest model: switch
-	// users with "runuser -u USER --". See the package documentation.
+	// otherwise. "" (unknown) and "root" mean the original's guest model:
+	// switch users with "runuser -u USER --". See the package
+	// documentation.
 	GuestUser string
 }
 

@@ -19,8 +19,8 @@ type Bottle interface {
 	Name() string
 	// RunAgent runs the agent with args and returns its in-guest exit code.
 	RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error)
-	// Exec runs "/bin/sh -c script" as user ("" means "node") and
-	// captures the result. A non-zero guest exit is not an error.
+	// Exec runs "/bin/sh -c script" as user ("" means DefaultAgentUser)
+	// and captures the result. A non-zero guest exit is not an error.
 	Exec(ctx context.Context, script, user string) (ExecResult, error)
 	// CopyIn copies a host file into the guest, with the mode and owner
 	// opts gives it (the zero value keeps smolvm's defaults).
