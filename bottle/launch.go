@@ -137,7 +137,7 @@ func (spec Spec) labels() (map[string]string, error) {
 		}
 		out[k] = v
 	}
-	for _, v := range []string{spec.Owner.Boot, spec.Owner.Host} {
+	for _, v := range []string{spec.Owner.Boot, spec.Owner.Host, spec.Owner.PIDNS} {
 		if err := noNUL("owner label", v); err != nil {
 			return nil, err
 		}

@@ -29,7 +29,8 @@ func TestLaunchAndClose(t *testing.T) {
 	create := s.calls()[0].Argv
 	want := []string{"smolvm", "machine", "create", "--name", m.Name(), "--image", "node:22", "--cpus", "2", "--mem", "1024", "--net",
 		"--label", "smolbottle.bottle=1", "--label", "smolbottle.owner.boot=" + me.Boot, "--label", "smolbottle.owner.host=" + me.Host,
-		"--label", "smolbottle.owner.pid=" + strconv.Itoa(me.PID), "--label", "smolbottle.owner.start=" + strconv.FormatUint(me.Start, 10)}
+		"--label", "smolbottle.owner.pid=" + strconv.Itoa(me.PID), "--label", "smolbottle.owner.pidns=" + me.PIDNS,
+		"--label", "smolbottle.owner.start=" + strconv.FormatUint(me.Start, 10)}
 	if diff := cmp.Diff(want, create); diff != "" {
 		t.Errorf("create argv (-want +got):\n%s", diff)
 	}

@@ -29,6 +29,11 @@ const (
 	// LabelHost is the owner's host name, for people and to tell another
 	// host's bottles (whose owners cannot be checked) from ours.
 	LabelHost = "smolbottle.owner.host"
+	// LabelPIDNS is the owner's PID namespace (the target of
+	// /proc/self/ns/pid, e.g. "pid:[4026531836]"): a PID means nothing in
+	// another namespace (a container sharing the host's smolvm), so such an
+	// owner cannot be checked either.
+	LabelPIDNS = "smolbottle.owner.pidns"
 	// LabelKeep ("1") says the machine was left running on purpose (bottle
 	// up, bottle run --keep): it outlives its owner, and Orphaned never
 	// reports it.
@@ -42,6 +47,7 @@ type Owner struct {
 	Start uint64 // clock ticks after boot; 0 when unknown
 	Boot  string // boot id; "" when unknown
 	Host  string
+	PIDNS string // PID namespace; "" when unknown
 }
 
 // Self returns the calling process as an Owner. Where /proc is missing
@@ -51,6 +57,7 @@ func Self() Owner {
 	o := Owner{PID: os.Getpid(), Boot: bootID()}
 	o.Start, _ = startTime(o.PID)
 	o.Host, _ = os.Hostname()
+	o.PIDNS, _ = os.Readlink("/proc/self/ns/pid")
 	return o
 }
 
@@ -66,6 +73,9 @@ func (o Owner) labels() map[string]string {
 	if o.Host != "" {
 		l[LabelHost] = o.Host
 	}
+	if o.PIDNS != "" {
+		l[LabelPIDNS] = o.PIDNS
+	}
 	return l
 }
 
@@ -79,7 +89,7 @@ func ownerFromLabels(l map[string]string) (o Owner, ok bool) {
 	if err != nil || pid <= 0 {
 		return Owner{}, false
 	}
-	o = Owner{PID: pid, Boot: l[LabelBoot], Host: l[LabelHost]}
+	o = Owner{PID: pid, Boot: l[LabelBoot], Host: l[LabelHost], PIDNS: l[LabelPIDNS]}
 	if s := l[LabelStart]; s != "" {
 		if o.Start, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return Owner{}, false
@@ -97,8 +107,8 @@ const (
 	// Dead: the owner is gone: no such process, or a different process
 	// holds its PID now, or this host has rebooted since.
 	Dead Liveness = "dead"
-	// Unknown: the owner ran on another host, or its labels are not
-	// readable; nothing can be said, so nothing is removed.
+	// Unknown: the owner ran on another host or in another PID namespace;
+	// nothing can be said, so nothing is removed.
 	Unknown Liveness = "unknown"
 )
 
@@ -110,6 +120,9 @@ func (o Owner) Liveness() Liveness {
 	}
 	if o.Boot != "" && me.Boot != "" && o.Boot != me.Boot {
 		return Dead // this host rebooted: every process of before is gone
+	}
+	if o.PIDNS != "" && me.PIDNS != "" && o.PIDNS != me.PIDNS {
+		return Unknown // its PID is not one of ours
 	}
 	start, err := startTime(o.PID)
 	switch {

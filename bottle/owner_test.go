@@ -3,6 +3,7 @@ package bottle
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 // TestLiveness checks owners against real processes of this host.
 func TestLiveness(t *testing.T) {
 	me := Self()
-	if me.Start == 0 || me.Boot == "" || me.Host == "" {
-		t.Fatalf("Self() = %+v: want start time, boot id and host on Linux", me)
+	if me.Start == 0 || me.Boot == "" || me.Host == "" || !strings.HasPrefix(me.PIDNS, "pid:[") {
+		t.Fatalf("Self() = %+v: want start time, boot id, host and PID namespace on Linux", me)
 	}
 	// A child that has exited but is not reaped yet is a zombie: gone.
 	zombie := exec.Command("true")
@@ -44,7 +45,8 @@ func TestLiveness(t *testing.T) {
 		want         Liveness
 	}{
 		{"self", "this process is alive", me, Alive},
-		{"child", "a running child with its own start time is alive", Owner{PID: live.Process.Pid, Start: liveStart, Boot: me.Boot, Host: me.Host}, Alive},
+		{"child", "a running child with its own start time is alive", Owner{PID: live.Process.Pid, Start: liveStart, Boot: me.Boot, Host: me.Host, PIDNS: me.PIDNS}, Alive},
+		{"other-pidns", "a PID of another PID namespace (a container) says nothing here", Owner{PID: reaped.Process.Pid, Start: 1, Boot: me.Boot, Host: me.Host, PIDNS: "pid:[1]"}, Unknown},
 		{"reaped", "a PID with no process is dead", Owner{PID: reaped.Process.Pid, Start: 1, Boot: me.Boot, Host: me.Host}, Dead},
 		{"zombie", "an exited, unreaped child is dead", Owner{PID: zombie.Process.Pid, Boot: me.Boot, Host: me.Host}, Dead},
 		{"recycled", "the PID now belongs to a process started at another time", Owner{PID: me.PID, Start: me.Start + 1, Boot: me.Boot, Host: me.Host}, Dead},
@@ -87,7 +89,7 @@ func TestParseList(t *testing.T) {
 	in := `[
   {"cpus": 4, "labels": {}, "name": "plain", "state": "running"},
   {"labels": {"smolbottle.bottle": "1", "smolbottle.owner.pid": "12", "smolbottle.owner.start": "99",
-              "smolbottle.owner.boot": "bt", "smolbottle.owner.host": "h"}, "name": "zz", "state": "running"},
+              "smolbottle.owner.boot": "bt", "smolbottle.owner.host": "h", "smolbottle.owner.pidns": "pid:[7]"}, "name": "zz", "state": "running"},
   {"labels": {"smolbottle.bottle": "1", "smolbottle.owner.pid": "13", "smolbottle.keep": "1"}, "name": "aa", "state": "stopped"},
   {"labels": {"smolbottle.bottle": "1", "smolbottle.owner.pid": "x"}, "name": "badpid", "state": "created"},
   {"labels": {"smolbottle.owner.pid": "14"}, "name": "notbottle", "state": "created"}
@@ -98,7 +100,7 @@ func TestParseList(t *testing.T) {
 	}
 	want := []Info{
 		{Name: "aa", State: "stopped", Owner: Owner{PID: 13}, Kept: true},
-		{Name: "zz", State: "running", Owner: Owner{PID: 12, Start: 99, Boot: "bt", Host: "h"}},
+		{Name: "zz", State: "running", Owner: Owner{PID: 12, Start: 99, Boot: "bt", Host: "h", PIDNS: "pid:[7]"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("only bottles with a readable owner, sorted by name (-want +got):\n%s", diff)

@@ -13,13 +13,14 @@ const lsUsage = `Usage: bottle ls [--json]
 List the bottles smolvm knows (machines bottle created, which carry its
 owner labels; other machines are not shown): name, smolvm state, the
 process that owns the bottle and whether that owner is alive, dead (gone,
-its PID reused, or the host rebooted since) or unknown (another host's).
+its PID reused, or the host rebooted since) or unknown (another host's, or
+another PID namespace's, such as a container's).
 A bottle left running on purpose (bottle up, bottle run --keep) is marked
 kept. 'bottle gc' removes the bottles whose owner is dead and that are not
 kept.
 
 --json prints one JSON array of objects: name, state, owner (pid, start,
-boot, host), owner_state, kept and orphaned (what gc would remove).
+boot, host, pidns), owner_state, kept and orphaned (what gc would remove).
 `
 
 // lsEntry is one bottle in bottle ls --json.
@@ -37,6 +38,7 @@ type lsOwner struct {
 	Start uint64 `json:"start"`
 	Boot  string `json:"boot"`
 	Host  string `json:"host"`
+	PIDNS string `json:"pidns"`
 }
 
 func runLs(c *cli, args []string) error {
@@ -56,7 +58,7 @@ func runLs(c *cli, args []string) error {
 	for _, b := range list {
 		o := b.Owner
 		entries = append(entries, lsEntry{Name: b.Name, State: b.State,
-			Owner:      lsOwner{PID: o.PID, Start: o.Start, Boot: o.Boot, Host: o.Host},
+			Owner:      lsOwner{PID: o.PID, Start: o.Start, Boot: o.Boot, Host: o.Host, PIDNS: o.PIDNS},
 			OwnerState: string(o.Liveness()), Kept: b.Kept, Orphaned: b.Orphaned()})
 	}
 	if *asJSON {
