@@ -37,8 +37,10 @@
 //	waitguest NAME SCRIPT       wait until sh -c SCRIPT succeeds in the machine
 //	waitlog NAME REGEXP         wait until the fake's invocation log matches (fake only)
 //	waitstatus NAME REGEXP      wait until smolvm machine status matches
+//	waitls REGEXP               wait until smolvm machine ls matches
 //
-// The waits poll for up to 20 s instead of sleeping for a guessed time.
+// The waits poll for up to 20 s instead of sleeping for a guessed time;
+// their REGEXPs are multi-line, like testscript's stdout.
 //
 // Machine names carry $RUN, unique per script run, so concurrent runs
 // against one real smolvm never meet. $MODEL, $IMAGE and $AGENT_IMAGE (the image with the stub

@@ -53,7 +53,7 @@ func examplesDir() string {
 }
 
 // Commands returns the custom script commands: exitcode, pty (see cmdPTY),
-// and the waits waitlog, waitguest and waitstatus, which poll (up to 20 s)
+// and the waits waitlog, waitguest, waitstatus and waitls, which poll (up to 20 s)
 // for a state instead of sleeping for a guessed time.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -62,6 +62,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"waitlog":    cmdWaitlog,
 		"waitguest":  cmdWaitguest,
 		"waitstatus": cmdWaitstatus,
+		"waitls":     cmdWaitls,
 	}
 }
 

@@ -14,13 +14,14 @@ const waitBound = 20 * time.Second
 
 // cmdWaitlog: waitlog MACHINE REGEXP
 // Wait until fake-smolvm's invocation log for MACHINE (smolvm fake log
-// --machine MACHINE) matches REGEXP, so a script can act while a command
+// --machine MACHINE) matches REGEXP (multi-line: ^ and $ match at lines,
+// as in testscript's stdout), so a script can act while a command
 // is in flight without sleeping for a guessed time. Fake only.
 func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: waitlog MACHINE REGEXP")
 	}
-	re, err := regexp.Compile(args[1])
+	re, err := regexp.Compile("(?m)" + args[1])
 	ts.Check(err)
 	var out []byte
 	smolvm := smolvmIn(ts)
@@ -65,7 +66,7 @@ func cmdWaitstatus(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: waitstatus MACHINE REGEXP")
 	}
-	re, err := regexp.Compile(args[1])
+	re, err := regexp.Compile("(?m)" + args[1])
 	ts.Check(err)
 	var out []byte
 	smolvm := smolvmIn(ts)
@@ -78,6 +79,29 @@ func cmdWaitstatus(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	ts.Fatalf("waitstatus: no match for %q in the status of %s after %v:\n%s", args[1], args[0], waitBound, out)
+}
+
+// cmdWaitls: waitls REGEXP
+// Wait until smolvm machine ls prints a line matching REGEXP (a machine
+// whose name is generated, such as an ephemeral run's, cannot be asked for
+// by name).
+func cmdWaitls(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitls REGEXP")
+	}
+	re, err := regexp.Compile("(?m)" + args[0])
+	ts.Check(err)
+	var out []byte
+	smolvm := smolvmIn(ts)
+	if poll(func() bool {
+		cmd, err := smolvm("machine", "ls")
+		ts.Check(err)
+		out, _ = cmd.CombinedOutput()
+		return re.Match(out)
+	}) {
+		return
+	}
+	ts.Fatalf("waitls: no match for %q in machine ls after %v:\n%s", args[0], waitBound, out)
 }
 
 // smolvmIn returns what makes smolvm commands in the script's environment,
