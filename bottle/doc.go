@@ -9,7 +9,7 @@
 // Invocation (argv plus the environment entries smolvm needs), nothing
 // else. Run executes an Invocation; Launch and Machine tie them together.
 // For the cases the original Python implementation covered, the argv is
-// byte-identical to it:
+// byte-identical to it (docs/original.md says what is kept and why):
 //
 //	smolvm machine exec --name NAME [-i -t] -e HOME=H -e USER=U [-e K=V]... -- runuser -u U -- CMD...
 //
@@ -30,6 +30,8 @@
 // it; Open probes lazily, on the first Exec or RunAgent.
 //
 // # Safety beyond the original
+//
+// (docs/original.md, Where bottle goes further.)
 //
 // Secrets never appear in argv (which every local user can read through
 // ps): Target.Secrets are passed as "-e KEY", and smolvm copies the value
