@@ -31,9 +31,8 @@
 //
 // # Safety beyond the original
 //
-// (docs/original.md, Where bottle goes further.)
-//
-// Secrets never appear in argv (which every local user can read through
+// Where the original was unsafe, bottle goes further (docs/original.md,
+// Where bottle goes further). Secrets never appear in argv (which every local user can read through
 // ps): Target.Secrets are passed as "-e KEY", and smolvm copies the value
 // from its own environment, where Invocation.Env puts it.
 //
