@@ -32,9 +32,10 @@
 // # Safety beyond the original
 //
 // Where the original was unsafe, bottle goes further (docs/original.md,
-// Where bottle goes further). Secrets never appear in argv (which every local user can read through
-// ps): Target.Secrets are passed as "-e KEY", and smolvm copies the value
-// from its own environment, where Invocation.Env puts it.
+// Where bottle goes further). Secrets never appear in argv (which every
+// local user can read through ps): Target.Secrets are passed as "-e KEY",
+// and smolvm copies the value from its own environment, where
+// Invocation.Env puts it.
 //
 // smolvm machine cp reads an argument with ":" as MACHINE:PATH. An upload
 // from a host path with ":" would be taken as a download, so CopyInArgv
