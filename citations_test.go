@@ -183,15 +183,16 @@ var (
 // starts with one of hs. A heading must be followed by the end of the
 // citation, not by ':' (which would name a sub-heading that does not
 // exist). A citation cut by the end of a line (a wrapped comment) only
-// has to be the start of a heading.
+// has to be the start of a heading. Case does not matter: prose may say
+// "docs/smolvm.md, machine names".
 func checkCitation(hs []string, rest string) bool {
-	rest = plain(strings.TrimSpace(rest))
+	rest = strings.ToLower(plain(strings.TrimSpace(rest)))
 	if rest == "" {
 		return true // wrapped right after the comma
 	}
 	best := ""
 	for _, h := range hs {
-		h = plain(h)
+		h = strings.ToLower(plain(h))
 		if strings.HasPrefix(h, rest) {
 			return true // wrapped inside the heading
 		}
@@ -300,6 +301,7 @@ func TestFindBrokenDocRefs(t *testing.T) {
 		{"top-heading", "a.go", "// x (DOCS/smolvm.md, exec) y", false, "a heading"},
 		{"then-words", "a.go", "// (DOCS/smolvm.md, exec, step 3)", false, "a heading, then more words"},
 		{"quoted", "a.go", "// (DOCS/smolvm.md, cp: the ':' rule)", false, "quotes are not part of the name"},
+		{"lower-case", "a.go", `// (DOCS/smolvm.md, "exec: Buffered")`, false, "case is not part of the name"},
 		{"original", "a.txtar", "# (DOCS/original.md, Secrets never in argv)", false, "the other doc"},
 		{"wrapped", "a.go", "// see DOCS/smolvm.md, exec:", false, "a citation cut by the end of the line"},
 		{"typo", "a.go", "// (DOCS/smolvm.md, exec: bufered)", true, "no such sub-heading"},
