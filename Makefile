@@ -1,7 +1,7 @@
 # smolbottle — see README.md.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/smolbottle/smolbottle/internal/bottlecli.Version=$(VERSION)
+LDFLAGS := -X github.com/smolbottle/smolbottle/internal/bottlecli.Version=$(VERSION) -X github.com/smolbottle/smolbottle/internal/fakesmolvm.Version=$(VERSION)
 BIN     := bin
 
 .PHONY: all build test lint update demo bench conformance conformance-real clean

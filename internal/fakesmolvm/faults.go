@@ -29,8 +29,9 @@ import (
 // (the target machine; default when --name is omitted), argv (a Go regexp,
 // unanchored, over the arguments after the program name joined by single
 // spaces). Each rule counts the invocations it matched, persistently in the
-// state dir; calls (1-based) limits the rule to those invocations, so a rule
-// skipped by calls still counts and lets later rules apply. The first rule
+// state dir (until `fake reset`, or until the file's content changes);
+// calls (1-based) limits the rule to those invocations, so a rule skipped
+// by calls still counts and lets later rules apply. The first rule
 // that applies acts:
 //   - delay: wait first (Go duration syntax);
 //   - hang: record the invocation and block until killed;
@@ -64,29 +65,31 @@ type rule struct {
 	argv *regexp.Regexp // Argv, compiled by loadScenario
 }
 
-func loadScenario(path string) (*scenario, error) {
+// loadScenario reads and checks a scenario file; it returns the file's
+// bytes too, which key the rules' counters.
+func loadScenario(path string) (*scenario, []byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO: %w", err)
+		return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO: %w", err)
 	}
 	var s scenario
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: %w", path, err)
+		return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: %w", path, err)
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
 		if r.Argv != "" {
 			if r.argv, err = regexp.Compile(r.Argv); err != nil {
-				return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: argv: %w", path, i+1, err)
+				return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: argv: %w", path, i+1, err)
 			}
 		}
 		if r.Delay != "" {
 			if _, err := time.ParseDuration(r.Delay); err != nil {
-				return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: delay: %w", path, i+1, err)
+				return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: delay: %w", path, i+1, err)
 			}
 		}
 	}
-	return &s, nil
+	return &s, b, nil
 }
 
 func (r *rule) matches(command, machine, argv string) bool {
@@ -113,13 +116,15 @@ func (c *cli) applyFaults() error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(c.cwd, path)
 	}
-	s, err := loadScenario(path)
+	s, raw, err := loadScenario(path)
 	if err != nil {
 		return &runtimeError{err.Error()}
 	}
 	argv := strings.Join(c.args, " ")
 	var hit *rule
-	sum := sha256.Sum256([]byte(path))
+	// Counts belong to the scenario as written: rewriting the file starts
+	// its rules' counts afresh (smolvmtest's SetFaults relies on it).
+	sum := sha256.Sum256(append([]byte(path+"\x00"), raw...))
 	counters := filepath.Join(c.paths.stateDir(), "faults", hex.EncodeToString(sum[:8])+".json")
 	err = withLockedJSON(counters, func(counts map[string]int) {
 		for i := range s.Rules {
