@@ -149,3 +149,5 @@ func describe(pids []int) string {
 	}
 	return strings.Join(s, "; ")
 }
+
+func killPID(pid int) { syscall.Kill(pid, syscall.SIGKILL) }
