@@ -22,6 +22,7 @@ class Fake:
     def __init__(self, root):
         self.root = root
         self.scenario = root / "scenario.json"
+        self._sets = 0
         self.set_faults([])
 
     def smolvm(self, *args, check=True):
@@ -38,12 +39,15 @@ class Fake:
         return json.loads(self.smolvm(*args).stdout)
 
     def set_faults(self, rules):
-        """Replace the fault rules (the scenario file's "rules")."""
+        """Replace the fault rules (the scenario file's "rules").
+
+        The fake counts a rule's calls per scenario content: the set number
+        makes each call a new content, so the counts start afresh.
+        """
+        self._sets += 1
         tmp = self.scenario.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"rules": rules}))
+        tmp.write_text(json.dumps({"set": self._sets, "rules": rules}))
         os.replace(tmp, self.scenario)
-        # Counts of calls start afresh with each new rule set.
-        self.smolvm("fake", "reset")
 
     def machines(self):
         return json.loads(self.smolvm("machine", "ls", "--json").stdout)

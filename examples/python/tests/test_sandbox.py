@@ -57,6 +57,8 @@ def test_a_failed_start_deletes_the_machine(fake):
 
 
 def test_smolvm_errors_are_not_script_failures(fake):
+    # Both execs below exit 1: the library tells the script's exit from
+    # smolvm's own failure by smolvm's "Error: " line.
     with sandbox.Sandbox("job4") as box:
         assert box.run("exit 1")[0] == 1
         # The machine dies during the next exec: smolvm's own error.
@@ -65,6 +67,14 @@ def test_smolvm_errors_are_not_script_failures(fake):
             box.run("sleep 5")
         fake.set_faults([])
     assert fake.machines() == []
+    assert commands(fake.log("job4")) == [
+        ("create", "job4", 0),
+        ("start", "job4", 0),
+        ("exec", "job4", 1),
+        ("exec", "job4", 1),
+        ("stop", "job4", 0),
+        ("delete", "job4", 0),
+    ]
 
 
 def test_a_colon_in_a_host_path_is_refused(fake, tmp_path):
