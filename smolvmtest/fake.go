@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,7 +191,9 @@ func (f *Fake) environ(host []string) []string {
 		// every smolvm call would pay it.
 		env = append(env, "GORACE=atexit_sleep_ms=0")
 	}
-	return env
+	// Full, so that append(f.Env, ...) copies instead of writing into
+	// another caller's additions.
+	return slices.Clip(env)
 }
 
 // Command returns an exec.Cmd that runs the fake with args and Env.

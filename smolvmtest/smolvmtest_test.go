@@ -172,6 +172,11 @@ func TestEnv(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), f.Path+"\n") {
 		t.Errorf("smolvm from Env's PATH: %q, %v; want %s first", out, err, f.Path)
 	}
+	// Env is full: two callers' additions do not overwrite each other.
+	a, b := append(f.Env, "X=a"), append(f.Env, "X=b")
+	if a[len(a)-1] != "X=a" || b[len(b)-1] != "X=b" {
+		t.Errorf("appends to Env share memory: %q, %q", a[len(a)-1], b[len(b)-1])
+	}
 	if v := run(t, f, 0, "fake", "version"); !strings.HasPrefix(v, "fake-smolvm ") {
 		t.Errorf("fake version: %q", v)
 	}
