@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// create implements `machine create` (§5): validation in smolvm's order,
-// nothing persisted on any error.
+// create implements `machine create` (docs/smolvm.md, create): validation in
+// smolvm's order, nothing persisted on any error.
 func (c *cli) create(p *parsed) error {
 	r, err := c.buildRecord(p)
 	if err != nil {
@@ -208,7 +208,8 @@ func resolveEnv(entries []string, lookup func(string) (string, bool)) []string {
 	return out
 }
 
-// parseVolumes validates -v specs (§5 step 6) and canonicalises host paths.
+// parseVolumes validates -v specs (docs/smolvm.md, create: mounts) and
+// canonicalises host paths.
 func parseVolumes(specs []string, cwd string) ([]mount, error) {
 	var out []mount
 	guests := map[string]bool{}

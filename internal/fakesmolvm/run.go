@@ -8,14 +8,14 @@ import (
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
-// runEphemeral implements `machine run` (§17): create an ephemeral machine,
-// start it, run COMMAND (default /bin/sh), and delete it. With -d the
-// machine is left running and start's output is printed; without it only
-// the command's output reaches stdout (start's chatter goes to stderr) and
-// the exit code is the command's. The run holds its machine's owner lock
+// runEphemeral implements `machine run` (docs/smolvm.md, run): create an
+// ephemeral machine, start it, run COMMAND (default /bin/sh), and delete it.
+// With -d the machine is left running and start's output is printed; without
+// it only the command's output reaches stdout (start's chatter goes to stderr)
+// and the exit code is the command's. The run holds its machine's owner lock
 // while it lives, so the sweep of other invocations (sweepEphemeral) never
-// touches a live run; the machine lock itself is held only while booting,
-// so stop or delete from elsewhere still work on a running run's machine.
+// touches a live run; the machine lock itself is held only while booting, so
+// stop or delete from elsewhere still work on a running run's machine.
 func (c *cli) runEphemeral(p *parsed) error {
 	r, err := c.buildRecord(p)
 	if err != nil {
@@ -94,10 +94,10 @@ func (c *cli) discard(name string) {
 	})
 }
 
-// sweepEphemeral removes ephemeral machines whose run is gone: every
-// machine subcommand does this first, silently (§2). A run holds its
-// owner lock while it lives; a detached run's machine is kept while it
-// runs.
+// sweepEphemeral removes ephemeral machines whose run is gone: every machine
+// subcommand does this first, silently (docs/smolvm.md, Top level). A run
+// holds its owner lock while it lives; a detached run's machine is kept while
+// it runs.
 func (c *cli) sweepEphemeral() {
 	d, err := c.store.load()
 	if err != nil {

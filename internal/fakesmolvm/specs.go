@@ -1,7 +1,7 @@
 package fakesmolvm
 
 // Command specs: the flags smolvm's clap definitions give each machine
-// subcommand (smolvm-cli.md §5-§14, §17).
+// subcommand (docs/smolvm.md, create to run).
 
 const (
 	aboutTop    = "Build and run portable, self-contained virtual machines"
@@ -42,7 +42,7 @@ func createFlags() []flagSpec {
 		{long: "net", help: "Enable networking"},
 		{long: "smolfile", short: 's', value: "PATH", help: "Smolfile (not supported by fake-smolvm)"},
 		{long: "from", value: "PATH", help: ".smolmachine file (not supported by fake-smolvm)"},
-		// Accepted and ignored (out of scope for the fake, §5).
+		// Accepted and ignored (unused here: docs/smolvm.md, create).
 		{long: "net-backend", value: "BACKEND"},
 		{long: "dns", value: "DNS", repeat: true},
 		{long: "network", value: "NETWORK"},
@@ -64,7 +64,7 @@ func createFlags() []flagSpec {
 	}
 }
 
-// netFlags switch networking on (§5).
+// netFlags switch networking on (docs/smolvm.md, create).
 var netFlags = []string{"net", "allow-cidr", "allow-host", "outbound-localhost-only", "dns", "network"}
 
 var specCreate = &cmdSpec{
