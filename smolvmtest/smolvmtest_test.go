@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,6 +275,72 @@ func TestFaultHang(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestFaultHangEnds: a hung invocation nobody kills ends by itself once
+// nothing can wait for it: its fake is closed, or its owner has ended.
+func TestFaultHangEnds(t *testing.T) {
+	startHung := func(t *testing.T, f *smolvmtest.Fake, env ...string) *exec.Cmd {
+		t.Helper()
+		if err := f.SetFaults(smolvmtest.Rule{Command: "ls", Hang: true}); err != nil {
+			t.Fatal(err)
+		}
+		cmd := f.Command("machine", "ls")
+		cmd.Env = append(cmd.Env, env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			invs, err := f.Invocations()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(invs) == 1 && invs[0].Hung {
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the hung ls never reached the log")
+			}
+		}
+	}
+	waitEnd := func(t *testing.T, cmd *exec.Cmd) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Errorf("the hung invocation ended with %v, want exit status 1", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the hung invocation is still running")
+		}
+	}
+	t.Run("closed", func(t *testing.T) {
+		f, err := smolvmtest.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cmd := startHung(t, f)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		waitEnd(t, cmd)
+	})
+	t.Run("owner ended", func(t *testing.T) {
+		owner := exec.Command("sleep", "60")
+		if err := owner.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { owner.Process.Kill(); owner.Wait() })
+		cmd := startHung(t, smolvmtest.New(t), "FAKE_SMOLVM_OWNER_PID="+strconv.Itoa(owner.Process.Pid))
+		owner.Process.Kill()
+		owner.Wait()
+		waitEnd(t, cmd)
+	})
 }
 
 func TestSetFaultsRefusesBadRules(t *testing.T) {

@@ -4,13 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
@@ -34,7 +38,8 @@ import (
 // by calls still counts and lets later rules apply. The first rule
 // that applies acts:
 //   - delay: wait first (Go duration syntax);
-//   - hang: record the invocation and block until killed;
+//   - hang: record the invocation and block until killed, or until nothing
+//     can wait for it any more (see cli.hang);
 //   - exit / stderr / stdout: answer without running the command; stdout
 //     and stderr are written as given, plus a newline when missing; exit
 //     defaults to 1 when stderr is set, else 0;
@@ -154,9 +159,7 @@ func (c *cli) applyFaults() error {
 	if hit.Hang {
 		c.record(time.Now(), -1, true)
 		c.noRecord = true
-		for {
-			time.Sleep(time.Hour)
-		}
+		return c.hang()
 	}
 	if hit.StopMachine && c.machine != "" {
 		_ = guest.Stop(c.paths.machineDir(c.machine))
@@ -199,4 +202,23 @@ func withLockedJSON(path string, fn func(map[string]int)) error {
 	fn(counts)
 	b, _ := json.Marshal(counts)
 	return writeAtomic(path, b)
+}
+
+// hang blocks a hung invocation until it is killed, or until nobody can be
+// waiting for it: the process named by $FAKE_SMOLVM_OWNER_PID (a test
+// harness) has ended, or the fake's state dir is gone (the test that made
+// it has been cleaned up). A test that forgets its hung call leaves
+// nothing running. It then fails with exit 1.
+func (c *cli) hang() error {
+	owner, _ := strconv.Atoi(c.getenv(guest.OwnerPIDEnv))
+	state := c.paths.stateDir()
+	for {
+		time.Sleep(100 * time.Millisecond)
+		if owner > 0 && syscall.Kill(owner, 0) == syscall.ESRCH {
+			return exitCode(1)
+		}
+		if _, err := os.Stat(state); errors.Is(err, fs.ErrNotExist) {
+			return exitCode(1)
+		}
+	}
 }
