@@ -3,6 +3,7 @@ package smolvmtest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,10 +216,27 @@ func (f *Fake) Close() error {
 	}
 	f.closed = true
 	fakesmolvm.StopAll(f.dir)
+	makeRemovable(f.dir)
 	if f.removeDir {
 		if err := os.RemoveAll(f.dir); err != nil {
 			return fmt.Errorf("smolvmtest: remove the fake's directory: %w", err)
 		}
 	}
 	return nil
+}
+
+// makeRemovable gives the owner full access to every directory under dir: a
+// guest may have left some without (chmod 555 in its /workspace), and
+// without root they could not be removed, here or by t.TempDir.
+func makeRemovable(dir string) {
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		// Called for a directory before it is read: opened up first, it
+		// can be read.
+		if err == nil && d.IsDir() {
+			if info, err := d.Info(); err == nil && info.Mode().Perm()&0o700 != 0o700 {
+				_ = os.Chmod(path, info.Mode().Perm()|0o700)
+			}
+		}
+		return nil
+	})
 }
