@@ -70,10 +70,12 @@
 //
 // # Images
 //
-// There is no registry: an image is added to the fake's store from a root
-// filesystem directory, and `create --image NAME` finds it.
+// There is no registry: an image is added to the fake's store, from a root
+// filesystem directory or from a `docker save` archive (flattened once),
+// and `create --image NAME` finds it.
 //
 //	err := f.AddImage("node:22", smolvmtest.Image{Rootfs: "testdata/rootfs", User: "node"})
+//	err = f.AddImage("app:1.0", smolvmtest.Image{Archive: "testdata/app.tar"})
 //
 // A local image that smolvm itself reads (a rootfs directory or a `docker
 // save` archive given as --image PATH) needs no AddImage.

@@ -19,6 +19,12 @@ type Image struct {
 	// symlinks, with their modes), so later changes to it do not reach the
 	// fake.
 	Rootfs string
+	// Archive, instead of Rootfs, is a `docker save` (or `podman save`)
+	// archive of one image, plain or gzip-compressed: its layers are
+	// flattened into the root filesystem when the image is added, and its
+	// config gives the user, environment and working directory that the
+	// fields below leave empty.
+	Archive string
 	// The image config: the user exec runs as by default ("" for root),
 	// environment ("K=V") and working directory of commands in the guest.
 	User    string
@@ -40,15 +46,19 @@ func (f *Fake) AddImage(name string, img Image) error {
 	if err := checkImageName(name); err != nil {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
 	}
-	if img.Rootfs == "" {
-		return fmt.Errorf("smolvmtest: image %q: no Rootfs", name)
-	}
-	fi, err := os.Stat(img.Rootfs)
-	if err != nil {
-		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("smolvmtest: image %q: Rootfs %s is not a directory", name, img.Rootfs)
+	switch {
+	case img.Rootfs == "" && img.Archive == "":
+		return fmt.Errorf("smolvmtest: image %q: neither Rootfs nor Archive", name)
+	case img.Rootfs != "" && img.Archive != "":
+		return fmt.Errorf("smolvmtest: image %q: both Rootfs and Archive", name)
+	case img.Rootfs != "":
+		fi, err := os.Stat(img.Rootfs)
+		if err != nil {
+			return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("smolvmtest: image %q: Rootfs %s is not a directory", name, img.Rootfs)
+		}
 	}
 	dir := filepath.Join(f.imagesDir(), filepath.FromSlash(name))
 	if _, err := os.Lstat(dir); err == nil {
@@ -64,10 +74,23 @@ func (f *Fake) AddImage(name string, img Image) error {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := copyTree(img.Rootfs, filepath.Join(tmp, "rootfs")); err != nil {
+	var cfg imageConfig
+	if img.Archive != "" {
+		if cfg, err = flattenArchive(img.Archive, filepath.Join(tmp, "rootfs")); err != nil {
+			return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+		}
+	} else if err := copyTree(img.Rootfs, filepath.Join(tmp, "rootfs")); err != nil {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
 	}
-	cfg := imageConfig{Env: img.Env, Workdir: img.Workdir, User: img.User}
+	if img.User != "" {
+		cfg.User = img.User
+	}
+	if img.Env != nil {
+		cfg.Env = img.Env
+	}
+	if img.Workdir != "" {
+		cfg.Workdir = img.Workdir
+	}
 	if cfg.Env == nil {
 		cfg.Env = []string{}
 	}
