@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
@@ -163,4 +164,16 @@ func ExampleFake_AddImage() {
 	// Output:
 	// welcome to app 1.0
 	// test
+}
+
+// A TestMain that hands the test binary to testscript.Main registers the
+// fake with Commands: scripts `exec smolvm`, and Go tests of the same
+// binary can still call New.
+func ExampleCommands() {
+	testMain := func(m *testing.M) {
+		testscript.Main(m, smolvmtest.Commands(map[string]func(){
+			"mytool": func() { os.Exit(0) }, // the program under test
+		}))
+	}
+	_ = testMain
 }
