@@ -112,7 +112,7 @@ func TestExternalModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		"go.mod": "module example.com/extuser\n\ngo 1.26.0\n\nrequire github.com/smolbottle/smolbottle v0.0.0\n\n" +
+		"go.mod": "module example.com/extuser\n\ngo 1.26.0\n\nrequire github.com/smolbottle/smolbottle v0.7.3\n\n" +
 			"replace github.com/smolbottle/smolbottle => " + root + "\n",
 		"go.sum":          string(sum),
 		"machine_test.go": strings.ReplaceAll(extTest, "MARKER", marker),
@@ -152,6 +152,14 @@ func TestExternalModule(t *testing.T) {
 	}
 	gocmd("mod", "tidy")
 	t.Log(gocmd("test", "-count=1", "-v", "./..."))
+
+	// The binary, built as a dependency at v0.7.3 (as `go install` builds
+	// it at a version), reports that version.
+	bin := filepath.Join(work, "fake-smolvm")
+	gocmd("build", "-o", bin, "github.com/smolbottle/smolbottle/cmd/fake-smolvm")
+	if out, err := exec.Command(bin, "fake", "version").Output(); err != nil || string(out) != "fake-smolvm v0.7.3 (emulates smolvm 1.9.2)\n" {
+		t.Errorf("fake-smolvm fake version: %q, %v", out, err)
+	}
 
 	// The go command has returned; allow the killed-owner path a moment.
 	deadline := time.Now().Add(10 * time.Second)

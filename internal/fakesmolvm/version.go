@@ -15,9 +15,11 @@ var Version = ""
 
 // moduleVersion is the version `smolvm fake version` reports: the version
 // of this module as the Go toolchain recorded it (`go install
-// .../cmd/fake-smolvm@v1.2.3` records v1.2.3, a build in a git work tree a
-// pseudo-version; a test binary that links the fake as a library records
-// it among its dependencies), else the -ldflags stamp, else "devel".
+// .../cmd/fake-smolvm@v1.2.3` records v1.2.3 as the main module's; a
+// program of another module that links the fake records it among its
+// dependencies), else the -ldflags stamp, else "devel". A build inside a
+// work tree may record only "(devel)", and a test binary (smolvmtest)
+// records no dependencies at all: both fall back.
 func moduleVersion() string {
 	return versionFrom(debug.ReadBuildInfo())
 }
@@ -30,11 +32,12 @@ func versionFrom(bi *debug.BuildInfo, ok bool) string {
 			if m.Path != modulePath {
 				continue
 			}
-			if m.Replace != nil && m.Replace.Version != "" {
-				m = m.Replace
-			}
-			if v := m.Version; v != "" && v != "(devel)" {
-				return v
+			// A replacement by a directory has no version ("" or
+			// "(devel)"): the required version names what was built.
+			for _, v := range []string{replaceVersion(m), m.Version} {
+				if v != "" && v != "(devel)" {
+					return v
+				}
 			}
 		}
 	}
@@ -42,4 +45,11 @@ func versionFrom(bi *debug.BuildInfo, ok bool) string {
 		return v
 	}
 	return "devel"
+}
+
+func replaceVersion(m *debug.Module) string {
+	if m.Replace == nil {
+		return ""
+	}
+	return m.Replace.Version
 }
