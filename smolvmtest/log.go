@@ -20,8 +20,8 @@ type Invocation struct {
 	StdinBytes int64
 	StdinTTY   bool
 	// Done says the invocation has ended and Exit is its exit status.
-	// While it runs, or when a hang fault holds it, Done is false and Exit
-	// is -1.
+	// While it runs (or when it was killed before it could complete its
+	// entry, or a hang fault holds it), Done is false and Exit is -1.
 	Done bool
 	Exit int
 	// Hung says a hang fault held the invocation.
@@ -46,6 +46,7 @@ type record struct {
 	StdinTTY   bool     `json:"stdin_tty"`
 	Exit       *int     `json:"exit"`
 	Done       *bool    `json:"done"`
+	Unfinished bool     `json:"unfinished"` // written when it started, not completed (yet)
 	Hung       bool     `json:"hung"`
 	DurationMS *float64 `json:"duration_ms"`
 	Command    string   `json:"command"`
@@ -85,7 +86,7 @@ func parseLog(out []byte) ([]Invocation, error) {
 			}
 			inv.Time = t
 		}
-		inv.Done = r.Exit != nil && !r.Hung && (r.Done == nil || *r.Done)
+		inv.Done = r.Exit != nil && !r.Hung && !r.Unfinished && (r.Done == nil || *r.Done)
 		if inv.Done {
 			inv.Exit = *r.Exit
 			if r.DurationMS != nil {
