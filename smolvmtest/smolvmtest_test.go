@@ -264,11 +264,15 @@ func TestFaultHang(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(invs) == 1 {
-			if inv := invs[0]; inv.Done || !inv.Hung || inv.Exit != -1 || inv.Machine != "h1" {
+		// The entry is written when the call starts, then marked hung.
+		if len(invs) == 1 && invs[0].Hung {
+			if inv := invs[0]; inv.Done || inv.Exit != -1 || inv.Machine != "h1" || inv.Command != "create" {
 				t.Errorf("hung invocation: %+v", inv)
 			}
 			break
+		}
+		if len(invs) > 1 {
+			t.Fatalf("one call, %d entries: %+v", len(invs), invs)
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the hung create never reached the log")
