@@ -113,9 +113,9 @@ func New(t testing.TB) *Fake {
 	return f
 }
 
-// Open is New for code without a testing.TB (an Example, a benchmark
-// harness, a fake shared by a TestMain): the fake lives in a new temporary
-// directory until Close.
+// Open is New for code without a testing.TB (an Example, a fake shared by
+// several tests): the fake lives in a new temporary directory until Close,
+// which its user must call.
 func Open() (*Fake, error) {
 	if !registered.Load() {
 		return nil, errNotRegistered

@@ -3,6 +3,7 @@ package smolvmtest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,21 @@ func TestMakeRemovable(t *testing.T) {
 		if got := fi.Mode().Perm(); got != want {
 			t.Errorf("%s: mode %o, want %o", path, got, want)
 		}
+	}
+}
+
+// TestNotRegistered: without Main or Commands the test binary cannot serve
+// as smolvm (it would run its tests instead), so Open refuses, saying how
+// to fix it.
+func TestNotRegistered(t *testing.T) {
+	registered.Store(false)
+	defer registered.Store(true)
+	f, err := Open()
+	if err == nil {
+		f.Close()
+		t.Fatal("Open succeeded without Main")
+	}
+	if !strings.Contains(err.Error(), "smolvmtest.Main(m)") {
+		t.Errorf("error does not say how to fix it: %v", err)
 	}
 }
