@@ -40,7 +40,8 @@ update:
 # Latency of the built fake binary: exec, start, 1 MiB cp (ms/median).
 # Then the PTY-resize bridge: throughput and keystroke round trip against a
 # plain PTY (ratios printed last), and resize-to-guest latency p50/p99
-# through `bottle pty-resize` and the fake, forwarding or not.
+# through `bottle pty-resize` and the fake, forwarding or not. Last, what a
+# test pays for a private fake (smolvmtest.New and one machine's life).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/fakesmolvm/
 	@out=$$(mktemp); $(GO) test -run '^$$' -bench . -benchtime 2s ./bottle/ptybridge/ >$$out; st=$$?; \
@@ -53,6 +54,7 @@ bench:
 	        if (kp && kb) printf "keystroke round trip: %.1f us, plain PTY %.1f us: +%.1f us (%.2fx)\n", kb / 1000, kp / 1000, (kb - kp) / 1000, kb / kp }' $$out; \
 	rm -f $$out; exit $$st
 	$(GO) test -run '^$$' -bench ResizeToGuest -benchtime 200x .
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./smolvmtest/
 
 # The main command: `bottle run` against fake-smolvm with the agent-stub
 # image (examples/images), in a throwaway HOME, then the smolvm commands it
