@@ -10,8 +10,9 @@
 // main.go dispatches and decides every exit code (cli.exit); create.go,
 // lifecycle.go (start, stop, delete), status.go (status, ls), exec.go (exec,
 // shell, cp, data-dir) and run.go follow the spec's sections; state.go keeps
-// the records; recorder.go, faults.go, images.go and fake.go are the fake's
-// own additions; stopall.go is the teardown helper for test harnesses.
+// the records; recorder.go, faults.go, images.go, fake.go and version.go
+// are the fake's own additions; stopall.go is the teardown helper for test
+// harnesses (package smolvmtest is built on it).
 //
 // Where the spec leaves a choice, the fake decides:
 //
