@@ -1,7 +1,10 @@
 package fakesmolvm
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
@@ -101,6 +104,9 @@ func (c *cli) shell(p *parsed) error { return c.execIn(p, []string{"/bin/sh"}, t
 // execIn runs argv in the running machine --name (default "default").
 func (c *cli) execIn(p *parsed, argv []string, tty bool) error {
 	name, named := machineName(p)
+	if err := c.touchDataDir(name); err != nil {
+		return err
+	}
 	dir, err := c.requireRunning(name, named)
 	if err != nil {
 		return err
@@ -152,6 +158,9 @@ func (c *cli) cp(p *parsed) error {
 		return errorf("config operation failed: cp: --mode/--uid/--gid apply to uploads only (host -> machine)")
 	}
 	c.machine = name
+	if err := c.touchDataDir(name); err != nil {
+		return err
+	}
 	dir, err := c.requireRunning(name, true)
 	if err != nil {
 		return err
@@ -172,6 +181,26 @@ func (c *cli) cp(p *parsed) error {
 	}
 	if err := guest.Copy(dir, req, c.stderr); err != nil {
 		return &runtimeError{err.Error()}
+	}
+	return nil
+}
+
+// touchDataDir creates a machine's data dir (with its "name" file) if it
+// is missing. smolvm's exec, cp, text status and some stops open the
+// machine's runtime files before anything else, which creates the dir even
+// for a machine never started (or one without a record); a later delete
+// then reports "Cleaning up data directory" for it (docs/smolvm.md, output
+// details).
+func (c *cli) touchDataDir(name string) error {
+	dir := c.paths.machineDir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errorf("io operation failed: %v", err)
+	}
+	nameFile := filepath.Join(dir, "name")
+	if _, err := os.Stat(nameFile); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(nameFile, []byte(name), 0o644); err != nil {
+			return errorf("io operation failed: %v", err)
+		}
 	}
 	return nil
 }

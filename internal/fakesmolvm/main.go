@@ -227,11 +227,20 @@ func (c *cli) targetMachine(canon string, p *parsed) string {
 			}
 		}
 		return ""
-	case "create", "run":
+	case "create":
 		if n, ok := p.get("name"); ok {
 			return n
 		}
 		return generatedName()
+	case "run":
+		// Without -d, -n is ignored and the machine's name is generated.
+		if !p.has("detach") {
+			return generatedName()
+		}
+		if n, ok := p.get("name"); ok {
+			return n
+		}
+		return "default"
 	}
 	n, _ := machineName(p)
 	return n

@@ -1,7 +1,6 @@
 package fakesmolvm
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,11 +13,16 @@ func (c *cli) status(p *parsed) error {
 	if err != nil {
 		return err
 	}
+	if !p.has("json") {
+		if err := c.touchDataDir(name); err != nil {
+			return err
+		}
+	}
 	if p.has("json") {
 		if r == nil {
 			return errorf("config operation failed: machine status: machine '%s' not found", name)
 		}
-		b, _ := json.MarshalIndent(c.jsonRecord(r), "", "  ")
+		b, _ := marshalJSON(c.jsonRecord(r), true)
 		c.out("%s", b)
 		return nil
 	}
@@ -116,7 +120,7 @@ func (c *cli) ls(p *parsed) error {
 		for _, r := range recs {
 			list = append(list, c.jsonRecord(r))
 		}
-		b, _ := json.MarshalIndent(list, "", "  ")
+		b, _ := marshalJSON(list, true)
 		c.out("%s", b)
 		return nil
 	}
