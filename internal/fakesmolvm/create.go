@@ -1,10 +1,15 @@
 package fakesmolvm
 
 import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // create implements `machine create` (§5): validation in smolvm's order,
@@ -50,6 +55,9 @@ func (c *cli) insert(r *record) error {
 func (c *cli) buildRecord(p *parsed) (*record, error) {
 	c.noteLateFlags(p)
 	if err := unsupportedSource(p, "create machine"); err != nil {
+		return nil, err
+	}
+	if err := resolveAllowHosts(p); err != nil {
 		return nil, err
 	}
 	r := c.recordFromFlags(p)
@@ -99,6 +107,32 @@ func unsupportedSource(p *parsed, op string) error {
 	}
 	if p.has("smolfile") {
 		return errorf("config operation failed: %s: --smolfile is not supported by fake-smolvm", op)
+	}
+	return nil
+}
+
+// resolveAllowHosts resolves each --allow-host on the host, as smolvm does
+// before anything else is checked: an IP address is taken as is, a
+// host:port is refused, and a name that does not resolve within 10 s fails.
+func resolveAllowHosts(p *parsed) error {
+	for _, h := range p.all("allow-host") {
+		if _, err := netip.ParseAddr(h); err == nil && !strings.Contains(h, "%") {
+			continue
+		}
+		if strings.Contains(h, ":") {
+			return errorf("config operation failed: --allow-host: invalid hostname '%s': port suffixes are not supported. Use the hostname only (all ports are allowed to resolved IPs).", h)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		addrs, err := net.DefaultResolver.LookupIPAddr(ctx, h)
+		cancel()
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return errorf("config operation failed: --allow-host: DNS resolution for '%s' timed out after 10 seconds", h)
+		case err != nil:
+			return errorf("config operation failed: --allow-host: failed to resolve '%s': %v", h, err)
+		case len(addrs) == 0:
+			return errorf("config operation failed: --allow-host: '%s' resolved to no addresses", h)
+		}
 	}
 	return nil
 }

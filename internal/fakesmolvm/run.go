@@ -36,6 +36,9 @@ func (c *cli) runEphemeral(p *parsed) error {
 			return errorf("config operation failed: machine run -d --name: a machine named '%s' already exists. Use 'machine start --name %s' to start it, or 'machine delete --name %s -f' to remove it.", name, name, name)
 		}
 	}
+	if err := resolveAllowHosts(p); err != nil {
+		return err
+	}
 	r := c.recordFromFlags(p)
 	r.Name = name
 	r.Ephemeral = !detach
@@ -70,6 +73,9 @@ func (c *cli) runEphemeral(p *parsed) error {
 		c.errf("Starting persistent machine...")
 	} else {
 		c.errf("Starting ephemeral machine (%s)...", name)
+	}
+	if _, set := c.lookupEnv("SSH_AUTH_SOCK"); p.has("ssh-agent") && !set {
+		return errorf("config operation failed: --ssh-agent: SSH_AUTH_SOCK is not set. Start an SSH agent with: eval $(ssh-agent) && ssh-add")
 	}
 	if err := c.recordImage(r); err != nil {
 		return err
