@@ -49,7 +49,8 @@ const (
 const appendPromptFlag = "--append-system-prompt-file"
 
 // DefaultPromptMode returns PromptReadFile for the agent command "codex"
-// and PromptAppendFile for anything else, like the seed.
+// and PromptAppendFile for anything else, as the original did
+// (docs/original.md, The agent command and its prompt).
 func DefaultPromptMode(agentCommand string) PromptMode {
 	if agentCommand == "codex" {
 		return PromptReadFile
@@ -57,7 +58,8 @@ func DefaultPromptMode(agentCommand string) PromptMode {
 	return PromptAppendFile
 }
 
-// Defaults shared with the seed.
+// Defaults kept from the original (docs/original.md, The agent command and
+// its prompt).
 const (
 	// DefaultAgentCommand is the agent run when Agent.Command is empty.
 	DefaultAgentCommand = "claude"
@@ -82,7 +84,7 @@ type Target struct {
 	// own environment (Invocation.Env), never into argv.
 	Secrets map[string]string
 	// DefaultUser is the user smolvm exec runs commands as when not told
-	// otherwise. "" (unknown) and "root" mean the seed's guest model: switch
+	// otherwise. "" (unknown) and "root" mean the original's guest model: switch
 	// users with "runuser -u USER --". See the package documentation.
 	DefaultUser string
 }
@@ -316,7 +318,7 @@ func needsRunuser(defaultUser, user string) (bool, error) {
 var ErrUserSwitch = errors.New("cannot switch guest user")
 
 // HomeFor returns the HOME every exec as user gets: /root for root,
-// /home/USER otherwise (the seed's rule).
+// /home/USER otherwise (docs/original.md, HOME and USER through -e).
 func HomeFor(user string) string {
 	if user == "root" {
 		return "/root"

@@ -13,8 +13,8 @@ import (
 	"github.com/smolbottle/smolbottle/internal/golden"
 )
 
-// seedHead is the seed's fixed prefix for user "node" without a TTY.
-var seedHead = []string{"smolvm", "machine", "exec", "--name", "b1"}
+// origHead is the original's fixed prefix for user "node" without a TTY.
+var origHead = []string{"smolvm", "machine", "exec", "--name", "b1"}
 
 func join(parts ...[]string) []string {
 	var out []string
@@ -44,8 +44,8 @@ type argvCase struct {
 
 func b1(env ...EnvVar) Target { return Target{Name: "b1", Env: env} }
 
-// agentCases and execCases follow the seed's claude_argv and exec
-// (seed/smolmachines_bottle.py.txt) word for word.
+// agentCases and execCases follow the original's claude_argv and exec
+// word for word (docs/original.md).
 var agentCases = []argvCase{
 	{
 		name:   "tty-default",
@@ -53,13 +53,13 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{}, []string{"--dangerously-skip-permissions"}, true)
 		},
-		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude", "--dangerously-skip-permissions"}),
+		want: join(origHead, tty, nodeEnv, asNode, []string{"claude", "--dangerously-skip-permissions"}),
 	},
 	{
 		name:   "no-tty",
-		reason: "without a TTY the seed adds no -i -t",
+		reason: "without a TTY the original adds no -i -t",
 		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, false) },
-		want:   join(seedHead, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
+		want:   join(origHead, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
 	},
 	{
 		name:   "claude-prompt",
@@ -67,7 +67,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"}, []string{"-p", "x"}, true)
 		},
-		want: join(seedHead, tty, nodeEnv, asNode,
+		want: join(origHead, tty, nodeEnv, asNode,
 			[]string{"claude", "--append-system-prompt-file", "/run/prompt.md", "-p", "x"}),
 	},
 	{
@@ -77,7 +77,7 @@ var agentCases = []argvCase{
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
 				[]string{"--append-system-prompt-file", "/mine.md"}, true)
 		},
-		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file", "/mine.md"}),
+		want: join(origHead, tty, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file", "/mine.md"}),
 	},
 	{
 		name:   "claude-prompt-overridden-equals",
@@ -86,7 +86,7 @@ var agentCases = []argvCase{
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
 				[]string{"--append-system-prompt-file=/mine.md"}, false)
 		},
-		want: join(seedHead, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file=/mine.md"}),
+		want: join(origHead, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file=/mine.md"}),
 	},
 	{
 		name:   "claude-no-prompt-path",
@@ -94,7 +94,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptMode: PromptAppendFile}, nil, true)
 		},
-		want: join(seedHead, tty, nodeEnv, asNode, []string{"claude"}),
+		want: join(origHead, tty, nodeEnv, asNode, []string{"claude"}),
 	},
 	{
 		name:   "codex-prompt",
@@ -102,7 +102,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{Command: "codex", PromptPath: "/run/p.md"}, []string{"--full-auto"}, true)
 		},
-		want: join(seedHead, tty, nodeEnv, asNode,
+		want: join(origHead, tty, nodeEnv, asNode,
 			[]string{"codex", "--full-auto", "Read /run/p.md and follow the instructions in it."}),
 	},
 	{
@@ -111,7 +111,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{Command: "codex"}, []string{"--full-auto"}, false)
 		},
-		want: join(seedHead, nodeEnv, asNode, []string{"codex", "--full-auto"}),
+		want: join(origHead, nodeEnv, asNode, []string{"codex", "--full-auto"}),
 	},
 	{
 		name:   "codex-mode-on-claude",
@@ -119,7 +119,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptMode: PromptReadFile, PromptPath: "/p"}, []string{"a"}, false)
 		},
-		want: join(seedHead, nodeEnv, asNode, []string{"claude", "a", "Read /p and follow the instructions in it."}),
+		want: join(origHead, nodeEnv, asNode, []string{"claude", "a", "Read /p and follow the instructions in it."}),
 	},
 	{
 		name:   "guest-env-order",
@@ -127,7 +127,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(EnvVar{"ZED", "1"}, EnvVar{"ALPHA", "2"}, EnvVar{"MID", "3"}), Agent{}, nil, true)
 		},
-		want: join(seedHead, tty, nodeEnv,
+		want: join(origHead, tty, nodeEnv,
 			[]string{"-e", "ZED=1", "-e", "ALPHA=2", "-e", "MID=3"}, asNode, []string{"claude"}),
 	},
 	{
@@ -138,7 +138,7 @@ var agentCases = []argvCase{
 				EnvVar{"EQ", "a=b=c"}, EnvVar{"SP", "two words"}, EnvVar{"NL", "line1\nline2"},
 				EnvVar{"UNI", "héllo ☃"}, EnvVar{"EMPTY", ""}), Agent{}, nil, false)
 		},
-		want: join(seedHead, nodeEnv,
+		want: join(origHead, nodeEnv,
 			[]string{"-e", "EQ=a=b=c", "-e", "SP=two words", "-e", "NL=line1\nline2", "-e", "UNI=héllo ☃", "-e", "EMPTY="},
 			asNode, []string{"claude"}),
 	},
@@ -148,7 +148,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{User: "dev"}, nil, false)
 		},
-		want: join(seedHead, []string{"-e", "HOME=/home/dev", "-e", "USER=dev", "--", "runuser", "-u", "dev", "--", "claude"}),
+		want: join(origHead, []string{"-e", "HOME=/home/dev", "-e", "USER=dev", "--", "runuser", "-u", "dev", "--", "claude"}),
 	},
 	{
 		name:   "agent-default-user-node",
@@ -156,15 +156,15 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(Target{Name: "b1", DefaultUser: "node"}, Agent{}, []string{"-c"}, true)
 		},
-		want: join(seedHead, tty, nodeEnv, []string{"--", "claude", "-c"}),
+		want: join(origHead, tty, nodeEnv, []string{"--", "claude", "-c"}),
 	},
 	{
 		name:   "agent-default-user-root",
-		reason: "a guest known to exec as root gives the seed's runuser form",
+		reason: "a guest known to exec as root gives the original's runuser form",
 		build: func() (Invocation, error) {
 			return AgentArgv(Target{Name: "b1", DefaultUser: "root"}, Agent{}, nil, false)
 		},
-		want: join(seedHead, nodeEnv, asNode, []string{"claude"}),
+		want: join(origHead, nodeEnv, asNode, []string{"claude"}),
 	},
 	{
 		name:   "agent-program",
@@ -179,21 +179,21 @@ var agentCases = []argvCase{
 var execCases = []argvCase{
 	{
 		name:   "exec-node",
-		reason: "the seed's default user is node; exec never has -i -t",
+		reason: "the original's default user is node; exec never has -i -t",
 		build:  func() (Invocation, error) { return ExecArgv(b1(), "", "echo hi") },
-		want:   join(seedHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo hi"}),
+		want:   join(origHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo hi"}),
 	},
 	{
 		name:   "exec-root",
-		reason: "root's HOME is /root, and the seed still wraps in runuser",
+		reason: "root's HOME is /root, and the original still wraps in runuser",
 		build:  func() (Invocation, error) { return ExecArgv(b1(), "root", "id") },
-		want:   join(seedHead, rootEnv, asRoot, []string{"/bin/sh", "-c", "id"}),
+		want:   join(origHead, rootEnv, asRoot, []string{"/bin/sh", "-c", "id"}),
 	},
 	{
 		name:   "exec-other-user",
 		reason: "another user gets HOME=/home/USER",
 		build:  func() (Invocation, error) { return ExecArgv(b1(), "alice", "pwd") },
-		want: join(seedHead, []string{"-e", "HOME=/home/alice", "-e", "USER=alice", "--", "runuser", "-u", "alice", "--",
+		want: join(origHead, []string{"-e", "HOME=/home/alice", "-e", "USER=alice", "--", "runuser", "-u", "alice", "--",
 			"/bin/sh", "-c", "pwd"}),
 	},
 	{
@@ -202,13 +202,13 @@ var execCases = []argvCase{
 		build: func() (Invocation, error) {
 			return ExecArgv(b1(EnvVar{"HTTPS_PROXY", "http://p:3128"}), "node", "env")
 		},
-		want: join(seedHead, nodeEnv, []string{"-e", "HTTPS_PROXY=http://p:3128"}, asNode, []string{"/bin/sh", "-c", "env"}),
+		want: join(origHead, nodeEnv, []string{"-e", "HTTPS_PROXY=http://p:3128"}, asNode, []string{"/bin/sh", "-c", "env"}),
 	},
 	{
 		name:   "exec-script-verbatim",
 		reason: "the script is one argv word, quotes and newlines untouched",
 		build:  func() (Invocation, error) { return ExecArgv(b1(), "node", "echo 'a b'\nexit 3") },
-		want:   join(seedHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo 'a b'\nexit 3"}),
+		want:   join(origHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo 'a b'\nexit 3"}),
 	},
 	{
 		name:   "exec-default-user-same",
@@ -216,7 +216,7 @@ var execCases = []argvCase{
 		build: func() (Invocation, error) {
 			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "node", "id")
 		},
-		want: join(seedHead, nodeEnv, []string{"--", "/bin/sh", "-c", "id"}),
+		want: join(origHead, nodeEnv, []string{"--", "/bin/sh", "-c", "id"}),
 	},
 	{
 		name:   "exec-default-user-other",
@@ -235,7 +235,7 @@ var execCases = []argvCase{
 			t.Secrets = map[string]string{"TOKEN": "s3cret", "API_KEY": "k=v y"}
 			return ExecArgv(t, "node", "true")
 		},
-		want: join(seedHead, nodeEnv, []string{"-e", "PLAIN=x", "-e", "API_KEY", "-e", "TOKEN"}, asNode,
+		want: join(origHead, nodeEnv, []string{"-e", "PLAIN=x", "-e", "API_KEY", "-e", "TOKEN"}, asNode,
 			[]string{"/bin/sh", "-c", "true"}),
 		wantEnv: []string{"API_KEY=k=v y", "TOKEN=s3cret"},
 	},
@@ -247,7 +247,7 @@ var execCases = []argvCase{
 			t.Secrets = map[string]string{"CLAUDE_CODE_OAUTH_TOKEN": "tok"}
 			return AgentArgv(t, Agent{}, nil, true)
 		},
-		want:    join(seedHead, tty, nodeEnv, []string{"-e", "CLAUDE_CODE_OAUTH_TOKEN"}, asNode, []string{"claude"}),
+		want:    join(origHead, tty, nodeEnv, []string{"-e", "CLAUDE_CODE_OAUTH_TOKEN"}, asNode, []string{"claude"}),
 		wantEnv: []string{"CLAUDE_CODE_OAUTH_TOKEN=tok"},
 	},
 	{
@@ -261,7 +261,7 @@ var execCases = []argvCase{
 var cpCases = []argvCase{
 	{
 		name:   "cp-in",
-		reason: "the seed's cp: HOST NAME:GUEST",
+		reason: "the original's cp: HOST NAME:GUEST",
 		build:  func() (Invocation, error) { return CopyInArgv(b1(), "/tmp/x.txt", "/workspace/x.txt") },
 		want:   []string{"smolvm", "machine", "cp", "/tmp/x.txt", "b1:/workspace/x.txt"},
 	},
@@ -279,7 +279,7 @@ var cpCases = []argvCase{
 	},
 	{
 		name:   "cp-out-colon",
-		reason: "a download's DST is local even with ':' (smolvm-cli.md §13), so it passes unchanged",
+		reason: "a download's DST is local even with ':' (docs/smolvm.md, cp: the ':' rule), so it passes unchanged",
 		build:  func() (Invocation, error) { return CopyOutArgv(b1(), "/g/f", "dir/a:b") },
 		want:   []string{"smolvm", "machine", "cp", "b1:/g/f", "dir/a:b"},
 	},
@@ -303,7 +303,7 @@ var cpCases = []argvCase{
 	},
 	{
 		name:   "cp-in-zero-options",
-		reason: "zero upload options add no flags: the seed's argv exactly",
+		reason: "zero upload options add no flags: the original's argv exactly",
 		build: func() (Invocation, error) {
 			return CopyInArgvWith(b1(), "/tmp/x.txt", "/workspace/x.txt", UploadOptions{})
 		},
@@ -311,7 +311,7 @@ var cpCases = []argvCase{
 	},
 	{
 		name:   "cp-in-mode-owner",
-		reason: "mode in octal and a numeric owner, as flags before the positionals (smolvm-cli.md §13)",
+		reason: "mode in octal and a numeric owner, as flags before the positionals (docs/smolvm.md, cp)",
 		build: func() (Invocation, error) {
 			return CopyInArgvWith(b1(), "p.md", "/home/node/p.md", UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1001}})
 		},
@@ -482,14 +482,14 @@ var validationCases = []argvCase{
 	},
 	{
 		name:    "name-empty",
-		reason:  "§3 rule 1",
+		reason:  "smolvm's name rule 1: empty (docs/smolvm.md, Machine names)",
 		build:   func() (Invocation, error) { return ExecArgv(Target{}, "node", "id") },
 		wantErr: ErrInvalid,
 		errText: "machine name cannot be empty",
 	},
 	{
 		name:    "name-flag",
-		reason:  "§3 rule 3: a name like -h never reaches smolvm",
+		reason:  "smolvm's name rule 3: a name like -h never reaches smolvm",
 		build:   func() (Invocation, error) { return CopyInArgv(Target{Name: "-h"}, "f", "/g") },
 		wantErr: ErrInvalid,
 		errText: `machine name must start with a letter or digit (got: "-h")`,
@@ -562,8 +562,8 @@ func TestValidateName(t *testing.T) {
 		name, in, want, reason string
 	}{
 		{"ok-simple", "bottle-1a2b3c4d", "", "the generated form"},
-		{"ok-44", strings.Repeat("a", 44), "", "§3: length 44 is accepted"},
-		{"ok-75", strings.Repeat("b", 75), "", "§3: length 75 is accepted"},
+		{"ok-44", strings.Repeat("a", 44), "", "smolvm accepts length 44 (docs/smolvm.md, Machine names)"},
+		{"ok-75", strings.Repeat("b", 75), "", "smolvm accepts length 75 (docs/smolvm.md, Machine names)"},
 		{"ok-128", strings.Repeat("c", 128), "", "128 bytes is the maximum"},
 		{"ok-underscore", "a_b", "", "underscore is allowed inside"},
 		{"ok-digit-first", "9lives", "", "a digit may start a name"},

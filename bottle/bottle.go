@@ -12,7 +12,8 @@ import (
 	"syscall"
 )
 
-// Bottle is a running sandbox. Its operations mirror the seed's.
+// Bottle is a running sandbox. Its operations mirror the original's
+// (docs/original.md, The operations).
 type Bottle interface {
 	// Name is the machine name.
 	Name() string

@@ -159,7 +159,7 @@ func TestExecUserModels(t *testing.T) {
 		wantTail                  []string
 		wantErr                   error
 	}{
-		{"root-guest", "a root guest switches with runuser (seed)", "root", "node",
+		{"root-guest", "a root guest switches with runuser, as the original does", "root", "node",
 			[]string{"--", "runuser", "-u", "node", "--", "/bin/sh", "-c", "id"}, nil},
 		{"node-guest", "a guest that execs as node needs no runuser", "node", "node",
 			[]string{"--", "/bin/sh", "-c", "id"}, nil},

@@ -23,12 +23,14 @@ func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
 
-// maxNameLen is smolvm's limit on machine names (smolvm-cli.md §3).
+// maxNameLen is smolvm's limit on machine names (docs/smolvm.md, Machine
+// names).
 const maxNameLen = 128
 
 // ValidateName checks a machine name with smolvm's own rules, in smolvm's
-// order and with its wording (smolvm-cli.md §3), so a bad name is refused
-// before smolvm runs — and a name such as "-h" never reaches its parser.
+// order and with its wording (docs/smolvm.md, Machine names), so a bad name
+// is refused before smolvm runs — and a name such as "-h" never reaches its
+// parser.
 func ValidateName(name string) error {
 	switch {
 	case name == "":

@@ -17,7 +17,7 @@ import (
 // exec runs as by default, which is what the two guest models are about.
 const (
 	fakeNodeImage = "conformance-node" // exec runs as node (the image model)
-	fakeRootImage = "conformance-root" // exec runs as root (the seed's guest, for the bare model's agent runs)
+	fakeRootImage = "conformance-root" // exec runs as root (the original's guest, for the bare model's agent runs)
 )
 
 var imageConfigs = map[string]string{

@@ -15,7 +15,7 @@ import (
 )
 
 // The property: whatever argv bottle builds for an exec or an agent run,
-// fake-smolvm's parser — written independently, from smolvm-cli.md —
+// fake-smolvm's parser — written independently, from docs/smolvm.md —
 // reads back the same machine, environment, user and command. Two
 // implementations agreeing is the evidence; neither is checked against
 // itself.
@@ -62,7 +62,7 @@ func got(inv bottle.Invocation, defaultUser string) (call, error) {
 		return call{}, err
 	}
 	// smolvm resolves a key-only -e from its own environment, later -e
-	// entries winning by key (smolvm-cli.md §11.2).
+	// entries winning by key (docs/smolvm.md, exec: environment).
 	host := map[string]string{}
 	for _, kv := range inv.Env {
 		k, v, _ := strings.Cut(kv, "=")

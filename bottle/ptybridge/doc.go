@@ -86,6 +86,6 @@
 // ends at the user's size whatever order smolvm's own first size and the
 // pushes arrive in. Exec mode also works with a smolvm that does forward;
 // the price is one short exec per resize burst, a guest argv that differs
-// from the seed's, and two small shell processes per session, which is why
+// from the original's (docs/original.md), and two small shell processes per session, which is why
 // it is not the default.
 package ptybridge

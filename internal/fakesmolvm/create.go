@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// create implements `machine create` (§5): validation in smolvm's order,
-// nothing persisted on any error.
+// create implements `machine create` (docs/smolvm.md, create): validation in
+// smolvm's order, nothing persisted on any error.
 func (c *cli) create(p *parsed) error {
 	r, err := c.buildRecord(p)
 	if err != nil {

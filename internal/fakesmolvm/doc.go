@@ -1,5 +1,5 @@
 // Package fakesmolvm is a drop-in emulator of the smolvm CLI. It parses
-// argv the way smolvm does (shared/smolvm-cli.md), keeps machine state where
+// argv the way smolvm does (docs/smolvm.md), keeps machine state where
 // smolvm keeps its own, records every invocation, injects scripted faults,
 // and runs exec and cp inside isolated guests (package guest). It never
 // imports package bottle: tests compare two independent readings of the

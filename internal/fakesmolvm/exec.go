@@ -12,8 +12,9 @@ import (
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
-// requireRunning applies exec's preconditions (§11.1): it never starts a
-// machine. It returns the machine's data dir.
+// requireRunning applies exec's preconditions (docs/smolvm.md, exec:
+// preconditions): it never starts a machine. It returns the machine's data
+// dir.
 func (c *cli) requireRunning(name string, named bool) (string, error) {
 	r, err := c.store.get(name)
 	if err != nil {
@@ -95,10 +96,11 @@ func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
 	return out, nil
 }
 
-// exec implements `machine exec` (§11).
+// exec implements `machine exec` (docs/smolvm.md, exec).
 func (c *cli) exec(p *parsed) error { return c.execIn(p, p.args, false) }
 
-// shell implements `machine shell` (§12): exec -it -- /bin/sh.
+// shell implements `machine shell` (docs/smolvm.md, shell):
+// exec -it -- /bin/sh.
 func (c *cli) shell(p *parsed) error { return c.execIn(p, []string{"/bin/sh"}, true) }
 
 // execIn runs argv in the running machine --name (default "default").
@@ -142,7 +144,7 @@ func (c *cli) runGuest(dir string, req guest.ExecRequest) error {
 	return exitCode(code)
 }
 
-// cp implements `machine cp` (§13).
+// cp implements `machine cp` (docs/smolvm.md, cp).
 func (c *cli) cp(p *parsed) error {
 	src, dst := p.args[0], p.args[1]
 	req := guest.CopyRequest{}
@@ -205,7 +207,7 @@ func (c *cli) touchDataDir(name string) error {
 	return nil
 }
 
-// dataDir implements `machine data-dir` (§14).
+// dataDir implements `machine data-dir` (docs/smolvm.md, data-dir).
 func (c *cli) dataDir(p *parsed) error {
 	name, _ := p.get("name")
 	r, err := c.store.get(name)

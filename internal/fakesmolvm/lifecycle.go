@@ -12,8 +12,9 @@ import (
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
-// displayState resolves a record's state as smolvm does on every read (§4):
-// a record marked running whose agent does not answer shows as stopped.
+// displayState resolves a record's state as smolvm does on every read
+// (docs/smolvm.md, State and data dirs): a record marked running whose agent
+// does not answer shows as stopped.
 func (c *cli) displayState(r *record) (string, int) {
 	if r.State != "running" {
 		return r.State, 0
@@ -95,7 +96,7 @@ func (c *cli) guestConfig(r *record) guest.Config {
 	}
 }
 
-// start implements `machine start` (§6).
+// start implements `machine start` (docs/smolvm.md, start).
 func (c *cli) start(p *parsed) error {
 	name, named := machineName(p)
 	r, unlock, err := c.lockedRecord(name)
@@ -116,7 +117,8 @@ func (c *cli) start(p *parsed) error {
 	return err
 }
 
-// boot starts a machine whose lock the caller holds, printing §6's lines.
+// boot starts a machine whose lock the caller holds, printing start's lines
+// (docs/smolvm.md, start).
 // It returns the agent's PID.
 func (c *cli) boot(r *record) (int, error) {
 	if state, pid := c.displayState(r); state == "running" {
@@ -222,7 +224,8 @@ func (c *cli) checkPorts(r *record) error {
 	return nil
 }
 
-// runInit runs the init commands of a first start with sh -c (§6 step 3).
+// runInit runs the init commands of a first start with sh -c
+// (docs/smolvm.md, start, step 3).
 func (c *cli) runInit(r *record, dataDir string) error {
 	c.out("Running %d init command(s)...", len(r.Init))
 	for i, cmd := range r.Init {
@@ -255,7 +258,7 @@ func (c *cli) runInit(r *record, dataDir string) error {
 }
 
 // runWorkload runs a stored COMMAND: detached on an image machine, to
-// completion on a bare one (§6 step 4).
+// completion on a bare one (docs/smolvm.md, start, step 4).
 func (c *cli) runWorkload(r *record, dataDir string) {
 	mode := guest.Buffered
 	if r.Image != "" {
@@ -276,7 +279,7 @@ func (c *cli) runWorkload(r *record, dataDir string) {
 	}
 }
 
-// stop implements `machine stop` (§7).
+// stop implements `machine stop` (docs/smolvm.md, stop).
 func (c *cli) stop(p *parsed) error {
 	name, named := machineName(p)
 	r, unlock, err := c.lockedRecord(name)
@@ -319,7 +322,7 @@ func (c *cli) halt(name string) error {
 	return c.setState(name, "stopped")
 }
 
-// delete implements `machine delete` (§8).
+// delete implements `machine delete` (docs/smolvm.md, delete).
 func (c *cli) delete(p *parsed) error {
 	name, _ := p.get("name")
 	r, unlock, err := c.lockedRecord(name)

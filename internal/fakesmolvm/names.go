@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// validateName applies smolvm's machine name rules in their order (§3).
+// validateName applies smolvm's machine name rules in their order
+// (docs/smolvm.md, Machine names).
 func validateName(name string) error {
 	const label = "machine name"
 	switch {

@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// A small clap-like parser (smolvm-cli.md §1.2). Each command is described
-// by a cmdSpec; parse turns argv into values or a clapError whose text is
-// the block clap would print (exit 2).
+// A small clap-like parser (docs/smolvm.md, Argument parsing). Each command is
+// described by a cmdSpec; parse turns argv into values or a clapError whose
+// text is the block clap would print (exit 2).
 
 // flagSpec is one option. A flag with an empty value name is a boolean.
 type flagSpec struct {

@@ -8,8 +8,8 @@ import (
 )
 
 // paths are the directories smolvm derives from the environment
-// (smolvm-cli.md §14): the cache dir holds machine data dirs, the local data
-// dir holds the database, here the fake's state.
+// (docs/smolvm.md, State and data dirs): the cache dir holds machine data
+// dirs, the local data dir holds the database, here the fake's state.
 type paths struct {
 	cache string // <cache dir>/smolvm
 	data  string // <local data dir>/smolvm

@@ -1,7 +1,7 @@
 package fakesmolvm
 
 // Command specs: the flags smolvm's clap definitions give each machine
-// subcommand (smolvm-cli.md §5-§14, §17).
+// subcommand (docs/smolvm.md, create to run).
 
 const (
 	aboutTop    = "Build and run portable, self-contained virtual machines"

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// status implements `machine status` (§9).
+// status implements `machine status` (docs/smolvm.md, status).
 func (c *cli) status(p *parsed) error {
 	name, named := machineName(p)
 	r, err := c.store.get(name)
@@ -47,8 +47,8 @@ func (c *cli) status(p *parsed) error {
 	return nil
 }
 
-// jsonRecord is one element of `ls --json` (§10); map keys marshal in
-// alphabetical order, as serde_json prints them.
+// jsonRecord is one element of `ls --json` (docs/smolvm.md, ls); map keys
+// marshal in alphabetical order, as serde_json prints them.
 func (c *cli) jsonRecord(r *record) map[string]any {
 	state, pid := c.displayState(r)
 	var jpid any
@@ -108,7 +108,7 @@ func (c *cli) jsonRecord(r *record) map[string]any {
 	}
 }
 
-// ls implements `machine ls` (§10).
+// ls implements `machine ls` (docs/smolvm.md, ls).
 func (c *cli) ls(p *parsed) error {
 	d, err := c.store.load()
 	if err != nil {

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Value parsers with clap's and smolvm's messages (§5, §11, §13).
+// Value parsers with clap's and smolvm's messages (docs/smolvm.md: create,
+// exec, cp).
 
 // rangedUint is clap's value_parser!(uN): a decimal integer within 0..=max.
 func rangedUint(max uint64) func(string) error {

@@ -327,7 +327,7 @@ func downloadClient(dataDir string, req CopyRequest, progress io.Writer) error {
 	}
 }
 
-// progress prints smolvm's cp progress lines (§13) on stderr.
+// progress prints smolvm's cp progress lines (docs/smolvm.md, cp) on stderr.
 type progress struct {
 	w       io.Writer
 	label   string

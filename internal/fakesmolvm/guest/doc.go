@@ -62,16 +62,18 @@ package guest
 //
 // Exec. One connection per command; frames are described in proto.go. The
 // agent spawns the command in its own process group (session and PTY for
-// TTY), as the image user by default, with §11.2's environment (base, image
-// env, Config.Env, request env; later wins by key). A single reaper goroutine
-// owns wait4, as PID 1 must reap orphans. Timeouts and a client that hangs
+// TTY), as the image user by default, with smolvm's environment (base, image
+// env, Config.Env, request env; later wins by key: docs/smolvm.md, exec:
+// environment). A single reaper goroutine owns wait4, as PID 1 must reap
+// orphans. Timeouts and a client that hangs
 // up kill the process group. Output of buffered mode is collected and sent
 // as all stdout then all stderr; after the command exits, output is read
 // until EOF, or for drainGrace while background children hold the pipes,
 // and then what the pipe holds is taken without waiting. When the
 // agent dies mid-command, the client reports "agent operation failed: OP:
-// connection to VM lost" where OP is the mode's operation name from §11
-// ("vm exec", "vm exec interactive", "streaming exec", "vm exec background").
+// connection to VM lost" where OP is the mode's operation name in smolvm's
+// messages (docs/smolvm.md, exec): "vm exec", "vm exec interactive",
+// "streaming exec", "vm exec background".
 //
 // Images: ImageDir/config.json's user (NAME, UID, or either with :GROUP,
 // looked up in the guest's /etc/passwd and /etc/group) is the default user

@@ -46,7 +46,7 @@ func TestExecBuffered(t *testing.T) {
 			req: ExecRequest{Argv: []string{"echo", "$HOME", "a;b"}}, stdout: "$HOME a;b\n",
 		},
 		{
-			name: "base env", reason: "§11.2 base environment, then record env, then exec -e",
+			name: "base env", reason: "smolvm's base environment, then record env, then exec -e (docs/smolvm.md, exec: environment)",
 			req:    ExecRequest{Argv: []string{"sh", "-c", `echo "$HOME|$PATH|$TERM|$REC|$OVER|$X"`}, Env: []string{"OVER=exec", "X=1=2"}},
 			stdout: "/root|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|xterm-256color|rec|exec|1=2\n",
 		},

@@ -23,7 +23,7 @@ import (
 // Config describes the guest a machine agent runs.
 type Config struct {
 	Name    string // machine name; also the guest hostname
-	DataDir string // the machine's data dir (smolvm-cli.md §14); agent.sock, agent.pid, agent-console.log and the guest tree live here
+	DataDir string // the machine's data dir (docs/smolvm.md, State and data dirs); agent.sock, agent.pid, agent-console.log and the guest tree live here
 	// ImageDir is the resolved image directory ("" for a bare machine).
 	// Layout: ImageDir/rootfs/ is laid over the guest tree on first start;
 	// ImageDir/config.json is {"env": ["K=V"...], "workdir": "/x", "user": "node"}.
@@ -31,8 +31,8 @@ type Config struct {
 	Env      []string // record env from create -e, "K=V", in order
 	Workdir  string   // record workdir from create -w ("" = image's, else /)
 	Network  bool     // --net: share the host network; otherwise a private net namespace with lo only
-	// Mounts are create's -v volumes (smolvm-cli.md §16: HOST appears at
-	// GUEST), validated by the CLI: Host is an existing absolute directory,
+	// Mounts are create's -v volumes (HOST appears at GUEST:
+	// docs/smolvm.md, create: mounts), validated by the CLI: Host is an existing absolute directory,
 	// canonicalised; Guest is absolute; no two share a Guest.
 	Mounts []Mount
 	// Ports are create's (and run's) -p HOST:GUEST mappings, in order,
@@ -81,7 +81,8 @@ func Stop(dataDir string) error { return stopAgent(dataDir) }
 // its host PID.
 func Alive(dataDir string) (pid int, ok bool) { return aliveAgent(dataDir) }
 
-// Mode selects how exec runs (smolvm-cli.md §11.3-§11.7).
+// Mode selects how exec runs (docs/smolvm.md, exec: buffered, -i, -t,
+// --stream and -d).
 type Mode int
 
 const (
@@ -132,7 +133,7 @@ func Exec(dataDir string, req ExecRequest, stdio Stdio) (exitCode int, err error
 	return execClient(dataDir, req, stdio)
 }
 
-// CopyRequest is one `machine cp` (smolvm-cli.md §13).
+// CopyRequest is one `machine cp` (docs/smolvm.md, cp).
 type CopyRequest struct {
 	Upload    bool    // host -> guest
 	LocalPath string  //
@@ -142,7 +143,8 @@ type CopyRequest struct {
 }
 
 // Copy performs a cp through the agent. Progress lines go to progress
-// exactly as §13 describes. Errors are formatted like Exec's.
+// exactly as smolvm prints them (docs/smolvm.md, cp: progress). Errors are
+// formatted like Exec's.
 func Copy(dataDir string, req CopyRequest, progress io.Writer) error {
 	return copyClient(dataDir, req, progress)
 }

@@ -170,8 +170,8 @@ func lookupGroup(g string) (int, error) {
 }
 
 // execContext works out the user, environment and working directory of a
-// guest command: §11.2's base environment, the image's, the record's, then
-// exec's -e.
+// guest command: smolvm's base environment, the image's, the record's, then
+// exec's -e (docs/smolvm.md, exec: environment).
 func (a *agent) execContext(req *ExecRequest) (*user, []string, string, error) {
 	u, err := imageUser(a.image.User)
 	if err != nil {
