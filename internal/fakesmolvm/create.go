@@ -76,6 +76,9 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 		}
 		r.Labels[k] = v
 	}
+	if err := checkSecretRefs(p); err != nil {
+		return nil, err
+	}
 	if err := c.validateResources(r); err != nil {
 		return nil, err
 	}

@@ -70,23 +70,20 @@ func (c *cli) execRequest(p *parsed, argv []string) (guest.ExecRequest, error) {
 // resolveSecrets reads exec's --secret-env GUEST=HOSTVAR and
 // --secret-file GUEST=/abs/path on the host.
 func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
+	if err := checkSecretRefs(p); err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, s := range p.all("secret-env") {
-		k, hv, ok := strings.Cut(s, "=")
-		if !ok || k == "" || hv == "" {
-			return nil, errorf("config operation failed: --secret-env: expected GUEST=HOSTVAR, got '%s'", s)
-		}
+		k, hv, _ := strings.Cut(s, "=")
 		v, set := c.lookupEnv(hv)
-		if !set {
+		if !set || hv == "" {
 			return nil, errorf("config operation failed: --secret-env: host environment variable '%s' is not set", hv)
 		}
 		out = append(out, k+"="+v)
 	}
 	for _, s := range p.all("secret-file") {
-		k, path, ok := strings.Cut(s, "=")
-		if !ok || k == "" || !strings.HasPrefix(path, "/") {
-			return nil, errorf("config operation failed: --secret-file: expected GUEST=/abs/path, got '%s'", s)
-		}
+		k, path, _ := strings.Cut(s, "=")
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, errorf("config operation failed: --secret-file: %v", err)
@@ -94,6 +91,31 @@ func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
 		out = append(out, k+"="+strings.TrimRight(string(b), "\n"))
 	}
 	return out, nil
+}
+
+// checkSecretRefs is smolvm's reading of --secret-env GUEST=HOSTVAR and
+// --secret-file GUEST=/abs/path (create, run and exec): KEY=VALUE with a
+// non-empty key, an absolute file path, and each key once across both
+// flags. Values are not looked at here.
+func checkSecretRefs(p *parsed) error {
+	seen := map[string]bool{}
+	for _, flag := range []string{"secret-env", "secret-file"} {
+		for _, s := range p.all(flag) {
+			k, v, ok := strings.Cut(s, "=")
+			switch {
+			case !ok:
+				return errorf("config operation failed: --%s: expected KEY=VALUE, got '%s'", flag, s)
+			case k == "":
+				return errorf("config operation failed: --%s: empty secret name in '%s'", flag, s)
+			case flag == "secret-file" && !strings.HasPrefix(v, "/"):
+				return errorf("config operation failed: --%s: secret '%s': from_file path '%s' is relative; absolute paths are required", flag, k, v)
+			case seen[k]:
+				return errorf("config operation failed: --%s: secret '%s' specified more than once", flag, k)
+			}
+			seen[k] = true
+		}
+	}
+	return nil
 }
 
 // exec implements `machine exec` (docs/smolvm.md, exec).

@@ -39,6 +39,9 @@ func (c *cli) runEphemeral(p *parsed) error {
 	if err := resolveAllowHosts(p); err != nil {
 		return err
 	}
+	if err := checkSecretRefs(p); err != nil {
+		return err
+	}
 	r := c.recordFromFlags(p)
 	r.Name = name
 	r.Ephemeral = !detach

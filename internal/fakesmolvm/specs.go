@@ -17,8 +17,8 @@ var nameFlag = flagSpec{long: "name", short: 'n', value: "NAME", help: "Machine 
 var (
 	workdirFlag     = flagSpec{long: "workdir", short: 'w', value: "DIR", help: "Working directory"}
 	envFlag         = flagSpec{long: "env", short: 'e', value: "KEY=VALUE", repeat: true, help: "Environment variable"}
-	secretEnvFlag   = flagSpec{long: "secret-env", value: "GUEST=HOSTVAR", repeat: true}
-	secretFileFlag  = flagSpec{long: "secret-file", value: "GUEST=PATH", repeat: true}
+	secretEnvFlag   = flagSpec{long: "secret-env", value: "GUEST_VAR=HOST_VAR", repeat: true}
+	secretFileFlag  = flagSpec{long: "secret-file", value: "GUEST_VAR=PATH", repeat: true}
 	timeoutFlag     = flagSpec{long: "timeout", value: "DURATION", check: checkTimeout, help: "Kill the command after DURATION"}
 	interactiveFlag = flagSpec{long: "interactive", short: 'i', help: "Forward stdin"}
 	ttyFlag         = flagSpec{long: "tty", short: 't', help: "Allocate a PTY"}
