@@ -197,7 +197,7 @@ var machineHandlers = map[string]func(*cli, *parsed) error{
 	"create": (*cli).create, "start": (*cli).start, "stop": (*cli).stop,
 	"delete": (*cli).delete, "status": (*cli).status, "ls": (*cli).ls,
 	"exec": (*cli).exec, "shell": (*cli).shell, "cp": (*cli).cp,
-	"data-dir": (*cli).dataDir, "run": (*cli).runEphemeral,
+	"data-dir": (*cli).dataDir, "run": (*cli).runMachine,
 }
 
 // parseOrHelp parses a subcommand's arguments. When they ask for help, it

@@ -9,7 +9,7 @@ import (
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
-// runEphemeral implements `machine run` (docs/smolvm.md, run).
+// runMachine implements `machine run` (docs/smolvm.md, run).
 //
 // Without -d the machine gets a generated name (-n is ignored), is recorded
 // as ephemeral, runs COMMAND and is removed; the exit code is COMMAND's.
@@ -22,7 +22,7 @@ import (
 // With -d the machine is named by -n (default "default") and is an ordinary
 // persistent record, left running: a bare machine runs COMMAND in the
 // background, an image machine runs it as its workload.
-func (c *cli) runEphemeral(p *parsed) error {
+func (c *cli) runMachine(p *parsed) error {
 	if err := unsupportedSource(p, "machine run"); err != nil {
 		return err
 	}
