@@ -137,7 +137,15 @@ func (c *cli) run() error {
 	case "-h":
 		io.WriteString(c.stdout, shortHelp)
 		return nil
-	case "--help", "help":
+	case "--help":
+		io.WriteString(c.stdout, longHelp)
+		return nil
+	case "help":
+		// clap's help subcommand: "help machine run" is "machine run --help".
+		if len(c.args) > 1 {
+			c.args = append(append([]string(nil), c.args[1:]...), "--help")
+			return c.run()
+		}
 		io.WriteString(c.stdout, longHelp)
 		return nil
 	case "machine", "vm":
@@ -163,6 +171,8 @@ func (c *cli) machineCmd(args []string) error {
 	}
 	a := args[0]
 	switch {
+	case a == "help" && len(args) > 1:
+		return c.machineCmd(append(append([]string(nil), args[1:]...), "--help"))
 	case a == "-h" || a == "--help" || a == "help":
 		io.WriteString(c.stdout, machineHelp)
 		return nil

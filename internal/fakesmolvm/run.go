@@ -168,7 +168,11 @@ func (c *cli) runForeground(p *parsed, r *record) error {
 		return errorf("config operation failed: create machine: machine '%s' already exists or is being created", r.Name)
 	}
 	defer release()
-	if err := c.insert(r); err != nil {
+	// smolvm records an ephemeral machine with its CPUs, memory, network
+	// and image only: ls shows no mounts or ports for it.
+	eph := &record{Name: r.Name, State: r.State, CPUs: r.CPUs, MemoryMiB: r.MemoryMiB,
+		CreatedAt: r.CreatedAt, Network: r.Network, Image: r.Image, Ephemeral: true}
+	if err := c.insert(eph); err != nil {
 		return err
 	}
 	sigs := make(chan os.Signal, 1)
