@@ -50,6 +50,7 @@ type cmdSpec struct {
 	posReq    bool
 	required  []string    // long names that must be given
 	conflicts [][2]string // long names that cannot be used together
+	requires  [][2]string // {a, b}: a given without b is a missing-argument error
 }
 
 func (c *cmdSpec) long(name string) *flagSpec {
@@ -493,6 +494,16 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 		return nil, &clapError{
 			msg:   "the following required arguments were not provided:\n  " + strings.Join(missing, "\n  "),
 			usage: spec.smartUsage(used()),
+		}
+	}
+	// Arguments another one requires: listed first in the usage line, as
+	// clap lists what is required before what was used.
+	for _, r := range spec.requires {
+		if p.has(r[0]) && !p.has(r[1]) {
+			return nil, &clapError{
+				msg:   "the following required arguments were not provided:\n  " + spec.long(r[1]).display(),
+				usage: spec.smartUsage(append([]string{r[1]}, used()...)),
+			}
 		}
 	}
 	return p, nil

@@ -35,6 +35,7 @@ var (
 	storageFlag      = flagSpec{long: "storage", value: "GiB", check: rangedUint(1<<64 - 1), help: "Storage disk size in GiB"}
 	overlayFlag      = flagSpec{long: "overlay", value: "GiB", check: rangedUint(1<<64 - 1), help: "Overlay disk size in GiB"}
 	volumeFlag       = flagSpec{long: "volume", short: 'v', value: "HOST:GUEST[:ro]", repeat: true, help: "Mount host directory (can be used multiple times)"}
+	runVolumeFlag    = flagSpec{long: "volume", short: 'v', value: "HOST:CONTAINER[:ro]", repeat: true, help: "Mount host directory into container (can be used multiple times)"}
 	portFlag         = flagSpec{long: "port", short: 'p', value: "HOST:GUEST", repeat: true, check: checkPort, help: "Expose port from VM to host (can be used multiple times)"}
 	netFlag          = flagSpec{long: "net", help: "Enable outbound network access"}
 	netBackendFlag   = flagSpec{long: "net-backend", value: "NET_BACKEND", values: netBackends, help: "Select the networking backend"}
@@ -80,7 +81,7 @@ func runFlags() []flagSpec {
 		{long: "detach", short: 'd', help: "Start the command in the background and leave the machine running"},
 		interactiveFlag, ttyFlag, timeoutFlag, workdirFlag, envFlag,
 		{long: "oci-platform", value: "OS/ARCH", help: "Target OCI platform for multi-arch images"},
-		volumeFlag, portFlag, netFlag, netBackendFlag, dnsFlag, networkFlag,
+		runVolumeFlag, portFlag, netFlag, netBackendFlag, dnsFlag, networkFlag,
 		allowCIDRFlag, allowHostFlag, localhostFlag, gpuFlag, gpuVRAMFlag, rosettaFlag,
 		cpusFlag, memFlag, storageFlag, overlayFlag, smolfileFlag,
 		sshAgentFlag, cudaFlag, autoGraphFlag, dockerSocketFlag,
@@ -129,12 +130,13 @@ var specStart = &cmdSpec{
 	usage: "smolvm machine start [OPTIONS]",
 	flags: []flagSpec{
 		nameFlag,
-		{long: "forkable"},
-		{long: "fork-pool-size", value: "N", check: rangedUint(1<<32 - 1)},
-		{long: "cuda-vram-limit-mib", value: "MIB", check: rangedUint(1<<64 - 1)},
-		{long: "proxy", value: "URL"},
-		{long: "no-proxy", value: "LIST"},
+		{long: "forkable", help: "Start as a fork base"},
+		{long: "fork-pool-size", value: "CLONES", check: nonZeroUint(32), help: "Plan a CUDA fork pool with this many clones"},
+		{long: "cuda-vram-limit-mib", value: "MIB", check: nonZeroUint(64), help: "VRAM budget per CUDA session (requires --fork-pool-size)"},
+		{long: "proxy", value: "URL", help: "HTTP(S) proxy for the guest"},
+		{long: "no-proxy", value: "LIST", help: "Hosts that bypass the proxy"},
 	},
+	requires: [][2]string{{"cuda-vram-limit-mib", "fork-pool-size"}},
 }
 
 var specStop = &cmdSpec{

@@ -65,6 +65,17 @@ func parseUintRust(s string, bits int) (uint64, error) {
 	return n, nil
 }
 
+// nonZeroUint is Rust's NonZeroU32/NonZeroU64 parse.
+func nonZeroUint(bits int) func(string) error {
+	return func(s string) error {
+		n, err := parseUintRust(s, bits)
+		if err == nil && n == 0 {
+			return errors.New("number would be zero for non-zero type")
+		}
+		return err
+	}
+}
+
 // portMap is one -p value. The record keeps it as "ports":
 // [{"host": H, "guest": G}], and the guest's Config receives it.
 type portMap struct {
