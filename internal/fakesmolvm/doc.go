@@ -42,7 +42,8 @@
 //     started in the background (bare) or as the workload (image), and
 //     smolvm's "running" lines. A run holds its owner lock while it lives;
 //     every machine subcommand first removes ephemeral machines whose run
-//     is gone. An existing "default" is not reused by run -d: it fails.
+//     is gone. run -d reuses an existing "default" as smolvm does (kept
+//     running when its launch options are the same, else restarted).
 //   - Values are checked with smolvm's parsers and messages: -p, --dns (one
 //     IPv4 address), --net-backend (tsi, virtio-net; a clap value enum),
 //     --allow-cidr, --gpu-vram, --max-image-size, --allow-host (resolved

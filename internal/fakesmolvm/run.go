@@ -3,6 +3,7 @@ package fakesmolvm
 import (
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -93,33 +94,51 @@ func (c *cli) runMachine(p *parsed) error {
 }
 
 // runDetached boots a run -d machine and leaves it running: the record
-// persists as an ordinary machine.
+// persists as an ordinary machine. An existing machine (only "default" gets
+// here) is reused as smolvm reuses it: a running one with the same launch
+// configuration stays as it is, any other is (re)started with the new one;
+// its record then takes run's options.
 func (c *cli) runDetached(p *parsed, r *record) error {
 	release, ok := tryLockFile(c.store.ownerLockPath(r.Name))
 	if !ok {
 		return errorf("config operation failed: create machine: machine '%s' already exists or is being created", r.Name)
 	}
 	defer release()
+	var existing *record
 	if err := c.store.update(func(d *db) error {
-		if _, ok := d.Machines[r.Name]; ok {
-			// Only "default" gets here: smolvm would reuse or restart it.
-			return errorf("config operation failed: machine run -d: fake-smolvm does not reuse the existing machine '%s'; delete it first (smolvm machine delete --name %s -f)", r.Name, r.Name)
+		if existing = d.Machines[r.Name]; existing == nil {
+			d.Machines[r.Name] = r
 		}
-		d.Machines[r.Name] = r
 		return nil
 	}); err != nil {
 		return err
 	}
-	bare := r.Image == ""
-	if !bare {
-		r.Cmd = p.args // the image machine's workload, started by boot
-	}
-	pid, err := c.bootQuiet(r)
-	if err != nil {
-		c.discard(r.Name)
+	fail := func(err error) error {
+		if existing == nil {
+			c.discard(r.Name)
+		}
 		return err
 	}
-	if bare && len(p.args) > 0 {
+	var pid int
+	state := ""
+	if existing != nil {
+		state, pid = c.displayState(existing)
+	}
+	if state != "running" || !sameLaunch(existing, r) {
+		if state == "running" {
+			if err := c.halt(r.Name); err != nil {
+				return err
+			}
+		}
+		var err error
+		if pid, err = c.bootQuiet(r); err != nil {
+			return fail(err)
+		}
+	}
+	bare := r.Image == ""
+	if len(p.args) > 0 {
+		// Bare: a background exec; image: the workload, which later
+		// starts run again from the record.
 		req, err := c.execRequest(p, p.args)
 		if err == nil {
 			req.Mode = guest.Detach
@@ -127,14 +146,18 @@ func (c *cli) runDetached(p *parsed, r *record) error {
 			_, err = guest.Exec(c.paths.machineDir(r.Name), req, guest.Stdio{Stdout: discardWriter{}, Stderr: c.stderr})
 		}
 		if err != nil {
-			c.discard(r.Name)
-			return &runtimeError{err.Error()}
+			return fail(&runtimeError{err.Error()})
 		}
 	}
 	if err := c.store.update(func(d *db) error {
-		if x := d.Machines[r.Name]; x != nil {
-			x.Cmd = p.args
+		x := d.Machines[r.Name]
+		if x == nil {
+			return errorf("config operation failed: persist machine record: VM record for '%s' missing after insert", r.Name)
 		}
+		x.CPUs, x.MemoryMiB, x.StorageGB, x.OverlayGB = r.CPUs, r.MemoryMiB, r.StorageGB, r.OverlayGB
+		x.Mounts, x.Ports, x.Network, x.NetBackend, x.DNS = r.Mounts, r.Ports, r.Network, r.NetBackend, r.DNS
+		x.Env, x.Workdir, x.Init, x.InitDone = r.Env, r.Workdir, nil, false
+		x.Image, x.OCIPlatform, x.Cmd, x.Ephemeral = r.Image, r.OCIPlatform, p.args, false
 		return nil
 	}); err != nil {
 		return err
@@ -206,6 +229,17 @@ func (c *cli) runForeground(p *parsed, r *record) error {
 		return notFoundHint(rt, argv[0])
 	}
 	return err
+}
+
+// sameLaunch reports whether a running machine was started with the
+// launch configuration r asks for (smolvm compares mounts, ports and
+// resources).
+func sameLaunch(old, r *record) bool {
+	eq := func(a, b *uint64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return old.CPUs == r.CPUs && old.MemoryMiB == r.MemoryMiB && old.Network == r.Network &&
+		old.NetBackend == r.NetBackend && old.DNS == r.DNS &&
+		eq(old.StorageGB, r.StorageGB) && eq(old.OverlayGB, r.OverlayGB) &&
+		slices.Equal(old.Mounts, r.Mounts) && slices.Equal(old.Ports, r.Ports)
 }
 
 // bootQuiet boots a run's machine under its machine lock. smolvm's run
