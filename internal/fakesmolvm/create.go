@@ -76,6 +76,9 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 		}
 		r.Labels[k] = v
 	}
+	if err := checkSockets(p); err != nil {
+		return nil, err
+	}
 	if err := checkSecretRefs(p); err != nil {
 		return nil, err
 	}
@@ -100,6 +103,54 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkSockets is smolvm's reading of create's --expose-socket
+// GUEST_PATH[:HOST_PATH] and --mount-socket HOST_PATH:GUEST_PATH: the
+// sockets are not published by the fake, but a spec smolvm refuses is
+// refused with its message.
+func checkSockets(p *parsed) error {
+	type sock struct {
+		guest string
+		mount bool
+	}
+	var out []sock
+	for _, s := range p.all("expose-socket") {
+		g, _, _ := strings.Cut(s, ":")
+		if g == "" {
+			return errorf("config operation failed: expose-socket: empty guest path in '%s'", s)
+		}
+		out = append(out, sock{g, false})
+	}
+	for _, s := range p.all("mount-socket") {
+		h, g, ok := strings.Cut(s, ":")
+		if !ok {
+			return errorf("config operation failed: mount-socket: expected HOST_PATH:GUEST_PATH, got '%s'", s)
+		}
+		if h == "" || g == "" {
+			return errorf("config operation failed: mount-socket: both HOST_PATH and GUEST_PATH are required in '%s'", s)
+		}
+		out = append(out, sock{g, true})
+	}
+	if len(out) > 64 {
+		return errorf("config operation failed: publish-socket: too many published sockets (%d); max is 64", len(out))
+	}
+	for _, s := range out {
+		if strings.ContainsAny(s.guest, ";|") {
+			return errorf("config operation failed: publish-socket: guest path '%s' contains an unsupported character (';' or '|')", s.guest)
+		}
+		if !strings.HasPrefix(s.guest, "/") {
+			return errorf("config operation failed: publish-socket: guest path '%s' must be absolute", s.guest)
+		}
+	}
+	mounted := map[string]bool{}
+	for _, s := range out {
+		if s.mount && mounted[s.guest] {
+			return errorf("config operation failed: mount-socket: guest path '%s' is mounted more than once", s.guest)
+		}
+		mounted[s.guest] = s.mount || mounted[s.guest]
+	}
+	return nil
 }
 
 // unsupportedSource refuses --from and --smolfile, which the fake cannot
