@@ -234,6 +234,12 @@ func (c *cli) recordFromFlags(p *parsed) *record {
 			r.Network = true
 		}
 	}
+	r.GPU = p.has("gpu")
+	if s, ok := p.get("gpu-vram"); ok {
+		n, _ := strconv.ParseUint(strings.TrimPrefix(s, "+"), 10, 32)
+		r.GPUVRAMMiB = &n
+	}
+	r.CUDA = p.has("cuda") || p.has("auto-graph")
 	r.NetBackend, _ = p.get("net-backend")
 	r.DNS, _ = p.get("dns")
 	r.OCIPlatform, _ = p.get("oci-platform")

@@ -158,6 +158,7 @@ func (c *cli) runDetached(p *parsed, r *record) error {
 		x.Mounts, x.Ports, x.Network, x.NetBackend, x.DNS = r.Mounts, r.Ports, r.Network, r.NetBackend, r.DNS
 		x.Env, x.Workdir, x.Init, x.InitDone = r.Env, r.Workdir, nil, false
 		x.Image, x.OCIPlatform, x.Cmd, x.Ephemeral = r.Image, r.OCIPlatform, p.args, false
+		x.GPU, x.GPUVRAMMiB, x.CUDA = r.GPU, r.GPUVRAMMiB, r.CUDA
 		return nil
 	}); err != nil {
 		return err

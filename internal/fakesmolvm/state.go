@@ -48,9 +48,12 @@ type record struct {
 	Ephemeral bool              `json:"ephemeral,omitempty"` // a run without -d
 
 	// Accepted and kept, with no effect in the fake.
-	NetBackend  string `json:"net_backend,omitempty"`
-	DNS         string `json:"dns,omitempty"`
-	OCIPlatform string `json:"oci_platform,omitempty"`
+	GPU         bool    `json:"gpu,omitempty"`
+	GPUVRAMMiB  *uint64 `json:"gpu_vram_mib,omitempty"`
+	CUDA        bool    `json:"cuda,omitempty"`
+	NetBackend  string  `json:"net_backend,omitempty"`
+	DNS         string  `json:"dns,omitempty"`
+	OCIPlatform string  `json:"oci_platform,omitempty"`
 }
 
 type db struct {

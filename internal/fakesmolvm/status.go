@@ -63,7 +63,10 @@ func (c *cli) jsonRecord(r *record) map[string]any {
 	if cmd == nil {
 		cmd = []string{}
 	}
-	var image, storage, overlay any
+	var image, storage, overlay, vram any
+	if r.GPUVRAMMiB != nil {
+		vram = *r.GPUVRAMMiB
+	}
 	if r.Image != "" {
 		image = r.Image
 	}
@@ -77,15 +80,15 @@ func (c *cli) jsonRecord(r *record) map[string]any {
 		"cmd":                       cmd,
 		"cpus":                      r.CPUs,
 		"created_at":                r.CreatedAt,
-		"cuda":                      false,
+		"cuda":                      r.CUDA,
 		"cuda_fork_pool_size":       nil,
 		"cuda_vram_limit_mib":       nil,
 		"entrypoint":                []string{},
 		"ephemeral":                 r.Ephemeral,
 		"forkable":                  false,
 		"forkpoint_held":            false,
-		"gpu":                       false,
-		"gpu_vram_mib":              nil,
+		"gpu":                       r.GPU,
+		"gpu_vram_mib":              vram,
 		"health_cmd":                nil,
 		"health_interval_secs":      nil,
 		"health_retries":            nil,
@@ -168,6 +171,12 @@ func (c *cli) ls(p *parsed) error {
 		}
 		if r.Network {
 			b.WriteString("  Network: enabled\n")
+		}
+		switch {
+		case r.GPU && r.GPUVRAMMiB != nil:
+			fmt.Fprintf(&b, "  GPU: enabled (%d MiB VRAM)\n", *r.GPUVRAMMiB)
+		case r.GPU:
+			b.WriteString("  GPU: enabled\n")
 		}
 		for _, i := range r.Init {
 			fmt.Fprintf(&b, "  Init: %s\n", i)
