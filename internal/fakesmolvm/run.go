@@ -119,26 +119,36 @@ func (c *cli) runDetached(p *parsed, r *record) error {
 		}
 		return err
 	}
-	var pid int
-	state := ""
-	if existing != nil {
-		state, pid = c.displayState(existing)
-	}
-	if state != "running" || !sameLaunch(existing, r) {
-		if state == "running" {
-			if err := c.halt(r.Name); err != nil {
-				return err
+	pid, err := func() (int, error) {
+		unlock, err := c.store.lockMachine(r.Name)
+		if err != nil {
+			return 0, err
+		}
+		defer unlock()
+		if existing != nil {
+			// The record may have changed before the lock was taken.
+			if existing, err = c.store.get(r.Name); err != nil || existing == nil {
+				return 0, errorf("config operation failed: persist machine record: VM record for '%s' missing after insert", r.Name)
+			}
+			state, pid := c.displayState(existing)
+			if state == "running" && sameLaunch(existing, r) {
+				return pid, nil
+			}
+			if state == "running" {
+				if err := c.halt(r.Name); err != nil {
+					return 0, err
+				}
 			}
 		}
-		var err error
-		if pid, err = c.bootQuiet(r); err != nil {
-			return fail(err)
-		}
+		return c.bootQuiet(r)
+	}()
+	if err != nil {
+		return fail(err)
 	}
 	bare := r.Image == ""
 	if len(p.args) > 0 {
-		// Bare: a background exec; image: the workload, which later
-		// starts run again from the record.
+		// Bare: a background exec. Image: the machine's workload, started
+		// here and by every later start from the record's command.
 		req, err := c.execRequest(p, p.args)
 		if err == nil {
 			req.Mode = guest.Detach
@@ -211,7 +221,13 @@ func (c *cli) runForeground(p *parsed, r *record) error {
 		os.Exit(128 + int(s.(syscall.Signal)))
 	}()
 	defer c.discard(r.Name)
-	if _, err := c.bootQuiet(r); err != nil {
+	unlock, err := c.store.lockMachine(r.Name)
+	if err != nil {
+		return err
+	}
+	_, err = c.bootQuiet(r)
+	unlock()
+	if err != nil {
 		return err
 	}
 	argv := p.args
@@ -243,15 +259,10 @@ func sameLaunch(old, r *record) bool {
 		slices.Equal(old.Mounts, r.Mounts) && slices.Equal(old.Ports, r.Ports)
 }
 
-// bootQuiet boots a run's machine under its machine lock. smolvm's run
-// prints none of start's lines (only its own "Starting ..." line), so
-// start's output is dropped.
+// bootQuiet boots a run's machine; the caller holds its machine lock.
+// smolvm's run prints none of start's lines (only its own "Starting ..."
+// line), so start's output is dropped.
 func (c *cli) bootQuiet(r *record) (int, error) {
-	unlock, err := c.store.lockMachine(r.Name)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
 	stdout, stderr := c.stdout, c.stderr
 	c.stdout, c.stderr = discardWriter{}, discardWriter{}
 	defer func() { c.stdout, c.stderr = stdout, stderr }()
