@@ -1,7 +1,6 @@
 package fakesmolvm
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -111,7 +110,7 @@ func (c *cli) fakeLog(p *parsed) error {
 		}
 	}
 	if p.has("json") {
-		b, _ := json.MarshalIndent(invs, "", "  ")
+		b, _ := marshalJSON(invs, true)
 		c.out("%s", b)
 		return nil
 	}

@@ -200,7 +200,7 @@ func withLockedJSON(path string, fn func(map[string]int)) error {
 		_ = json.Unmarshal(b, &counts)
 	}
 	fn(counts)
-	b, _ := json.Marshal(counts)
+	b, _ := marshalJSON(counts, false)
 	return writeAtomic(path, b)
 }
 
