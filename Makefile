@@ -14,7 +14,7 @@ build:
 # The test command CI runs: lint, every test with the race detector, then
 # the Python example's tests against the built fake.
 test: lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 45m ./...
 	$(MAKE) example-python
 
 lint:
