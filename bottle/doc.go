@@ -11,7 +11,7 @@
 // nothing in the package reads the environment for it. Run executes an
 // Invocation; Launch and Machine tie them together. For the cases the
 // original Python implementation covered, the argv is byte-identical to it
-// (docs/original.md):
+// (docs/original.md says what is kept and why):
 //
 //	smolvm machine exec --name NAME [-i -t] -e HOME=H -e USER=U [-e K=V]... -- runuser -u U -- CMD...
 //
@@ -44,9 +44,11 @@
 //
 // # Safety beyond the original
 //
-// Secrets never appear in argv (which every local user can read through
-// ps): Target.Secrets are passed as "-e KEY", and smolvm copies the value
-// from its own environment, where Invocation.Env puts it.
+// Where the original was unsafe, bottle goes further (docs/original.md,
+// Where bottle goes further). Secrets never appear in argv (which every
+// local user can read through ps): Target.Secrets are passed as "-e KEY",
+// and smolvm copies the value from its own environment, where
+// Invocation.Env puts it.
 //
 // smolvm machine cp reads an argument with ":" as MACHINE:PATH. An upload
 // from a host path with ":" would be taken as a download, so CopyInArgv

@@ -81,8 +81,13 @@ func (c *cli) guestConfig(r *record) guest.Config {
 	for _, m := range r.Mounts {
 		mounts = append(mounts, guest.Mount{Host: m.Host, Guest: m.Guest, ReadOnly: m.ReadOnly})
 	}
+	var ports []guest.Port
+	for _, p := range r.Ports {
+		ports = append(ports, guest.Port{Host: p.Host, Guest: p.Guest})
+	}
 	return guest.Config{
 		Mounts:  mounts,
+		Ports:   ports,
 		Name:    r.Name,
 		DataDir: c.paths.machineDir(r.Name),
 		Env:     r.Env,
@@ -283,6 +288,11 @@ func (c *cli) stop(p *parsed) error {
 	}
 	defer unlock()
 	if r == nil {
+		// smolvm opens the runtime files of a machine it has no record of,
+		// which creates its data dir.
+		if err := c.touchDataDir(name); err != nil {
+			return err
+		}
 		if !named {
 			c.out("Stopping machine 'default'...")
 			c.out("Machine 'default' stopped")

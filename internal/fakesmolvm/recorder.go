@@ -52,7 +52,7 @@ func (c *cli) record(start time.Time, code int, hung bool) {
 		Command:    c.command,
 		Machine:    c.machine,
 	}
-	line, err := json.Marshal(inv)
+	line, err := marshalJSON(inv, false)
 	if err != nil {
 		return
 	}

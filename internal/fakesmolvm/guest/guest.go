@@ -35,6 +35,16 @@ type Config struct {
 	// docs/smolvm.md, create: mounts), validated by the CLI: Host is an existing absolute directory,
 	// canonicalised; Guest is absolute; no two share a Guest.
 	Mounts []Mount
+	// Ports are create's (and run's) -p HOST:GUEST mappings, in order,
+	// validated by the CLI: both ports in 1-65535, no host port twice.
+	Ports []Port
+}
+
+// Port is one -p HOST:GUEST: a connection to the host port should reach the
+// guest port.
+type Port struct {
+	Host  uint16
+	Guest uint16
 }
 
 // Mount is one -v HOST:GUEST[:ro|:rw].
