@@ -26,7 +26,13 @@ func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "smolvm" {
 		self := os.Args[0]
 		if !strings.Contains(self, "/") { // run as "smolvm" from PATH
-			self, _ = exec.LookPath(self)
+			var err error
+			if self, err = exec.LookPath(self); err != nil {
+				// Never fall back to the working directory: the stub's
+				// record and state would land in the source tree.
+				fmt.Fprintln(os.Stderr, "stub smolvm: cannot find its own directory:", err)
+				os.Exit(2)
+			}
 		}
 		os.Exit(stubMain(filepath.Dir(self), os.Args[1:]))
 	}
