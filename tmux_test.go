@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
+	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
 // TestRunInTmux drives `bottle run` end to end in a real terminal
@@ -23,45 +23,36 @@ func TestRunInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (.ci/run installs it)")
 	}
 	for _, tc := range []struct {
-		name     string
-		scenario string // FAKE_SMOLVM_SCENARIO content, "" for none
-		mode     string // BOTTLE_RESIZE
+		name   string
+		faults []smolvmtest.Rule
+		mode   string // BOTTLE_RESIZE
 	}{
-		{"forward", "", "forward"},
-		{"no_forwarding_exec", `{"rules": [{"command": "exec", "no_resize_forwarding": true}]}`, "exec"},
+		{"forward", nil, "forward"},
+		{"no_forwarding_exec", []smolvmtest.Rule{{Command: "exec", NoResizeForwarding: true}}, "exec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tmuxRun(t, tc.scenario, tc.mode)
+			tmuxRun(t, tc.faults, tc.mode)
 		})
 	}
 }
 
-func tmuxRun(t *testing.T, scenario, mode string) {
-	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Whatever happens, no fake machine outlives the test.
-	t.Cleanup(func() { fakesmolvm.StopAll(dir) })
-	examples, err := filepath.Abs("examples/images")
+func tmuxRun(t *testing.T, faults []smolvmtest.Rule, mode string) {
+	// A private fake, torn down with the test: no machine outlives it.
+	f := smolvmtest.New(t)
+	stub := filepath.Join("examples", "images", "agent-stub")
+	err := f.AddImage("agent-stub", smolvmtest.Image{
+		Rootfs:  filepath.Join(stub, "rootfs"),
+		Env:     []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Workdir: "/home/node",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
-		"HOME=" + home,
-		"PATH=" + os.Getenv("PATH"),
-		"FAKE_SMOLVM_IMAGES=" + examples,
-		"BOTTLE_RESIZE=" + mode,
-		"TERM=xterm-256color",
+	if err := f.SetFaults(faults...); err != nil {
+		t.Fatal(err)
 	}
-	if scenario != "" {
-		f := filepath.Join(dir, "scenario.json")
-		if err := os.WriteFile(f, []byte(scenario), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		env = append(env, "FAKE_SMOLVM_SCENARIO="+f)
-	}
+	env := append(f.Env, "BOTTLE_RESIZE="+mode, "TERM=xterm-256color")
+	dir := t.TempDir()
 	exitFile := filepath.Join(dir, "exit")
 	conf := filepath.Join(dir, "tmux.conf")
 	if err := os.WriteFile(conf, []byte("set -g status off\n"), 0o644); err != nil {
@@ -135,11 +126,24 @@ func tmuxRun(t *testing.T, scenario, mode string) {
 		t.Errorf("bottle run exit status %q, want 130 (the agent died of Ctrl-C's SIGINT)", got)
 	}
 
-	ls := exec.Command("smolvm", "machine", "ls")
-	ls.Env = env
-	out, err := ls.CombinedOutput()
+	out, err := f.Command("machine", "ls").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "No machines found") {
 		t.Errorf("machines left after Ctrl-C (%v):\n%s", err, out)
+	}
+	// bottle's teardown, from the fake's log: the machine was stopped and
+	// deleted after the agent's exec.
+	invs, err := f.Invocations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, inv := range invs {
+		if inv.Machine == name && inv.Command != "exec" && inv.Command != "status" {
+			steps = append(steps, fmt.Sprintf("%s:%d", inv.Command, inv.Exit))
+		}
+	}
+	if got, want := strings.Join(steps, " "), "create:0 start:0 stop:0 delete:0"; got != want {
+		t.Errorf("bottle's calls about %s (command:exit, exec and status left out): %s, want %s", name, got, want)
 	}
 }
 

@@ -1,7 +1,6 @@
 package fakesmolvm
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -28,14 +27,17 @@ var specFakeReset = &cmdSpec{name: "fake reset", about: "Clear the invocation lo
 
 var specFakeDoctor = &cmdSpec{name: "fake doctor", about: "Say what guest isolation this host supports", usage: "smolvm fake doctor"}
 
+var specFakeVersion = &cmdSpec{name: "fake version", about: "Print the version fake-smolvm was built from", usage: "smolvm fake version"}
+
 const fakeHelp = `fake-smolvm administration
 
 Usage: smolvm fake <COMMAND>
 
 Commands:
-  log     Print the recorded invocations, oldest first
-  reset   Clear the invocation log and the fault rule counters
-  doctor  Say what guest isolation this host supports
+  log      Print the recorded invocations, oldest first
+  reset    Clear the invocation log and the fault rule counters
+  doctor   Say what guest isolation this host supports
+  version  Print the version fake-smolvm was built from
 
 Options:
   -h, --help  Print help
@@ -57,8 +59,10 @@ func (c *cli) fakeCmd(args []string) error {
 		spec = specFakeReset
 	case "doctor":
 		spec = specFakeDoctor
+	case "version":
+		spec = specFakeVersion
 	default:
-		return unknownSubcommand(args[0], "smolvm fake <COMMAND>", []string{"log", "reset", "doctor", "help"})
+		return unknownSubcommand(args[0], "smolvm fake <COMMAND>", []string{"log", "reset", "doctor", "version", "help"})
 	}
 	p, err := c.parseOrHelp(spec, args[1:])
 	if p == nil {
@@ -73,6 +77,11 @@ func (c *cli) fakeCmd(args []string) error {
 				return errorf("io operation failed: %v", err)
 			}
 		}
+		return nil
+	case "version":
+		// smolvm --version answers as smolvm 1.9.2 does; this is the
+		// fake's own version, the module version it was built from.
+		c.out("fake-smolvm %s (emulates %s)", moduleVersion(), fakeVersion)
 		return nil
 	default:
 		rep := guest.Doctor()
@@ -102,7 +111,7 @@ func (c *cli) fakeLog(p *parsed) error {
 		}
 	}
 	if p.has("json") {
-		b, _ := json.MarshalIndent(invs, "", "  ")
+		b, _ := marshalJSON(invs, true)
 		c.out("%s", b)
 		return nil
 	}

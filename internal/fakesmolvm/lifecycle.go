@@ -296,6 +296,11 @@ func (c *cli) stop(p *parsed) error {
 	}
 	defer unlock()
 	if r == nil {
+		// smolvm opens the runtime files of a machine it has no record of,
+		// which creates its data dir.
+		if err := c.touchDataDir(name); err != nil {
+			return err
+		}
 		if !named {
 			c.out("Stopping machine 'default'...")
 			c.out("Machine 'default' stopped")

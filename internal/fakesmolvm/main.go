@@ -139,7 +139,15 @@ func (c *cli) run() error {
 	case "-h":
 		io.WriteString(c.stdout, shortHelp)
 		return nil
-	case "--help", "help":
+	case "--help":
+		io.WriteString(c.stdout, longHelp)
+		return nil
+	case "help":
+		// clap's help subcommand: "help machine run" is "machine run --help".
+		if len(c.args) > 1 {
+			c.args = append(append([]string(nil), c.args[1:]...), "--help")
+			return c.run()
+		}
 		io.WriteString(c.stdout, longHelp)
 		return nil
 	case "machine", "vm":
@@ -165,6 +173,8 @@ func (c *cli) machineCmd(args []string) error {
 	}
 	a := args[0]
 	switch {
+	case a == "help" && len(args) > 1:
+		return c.machineCmd(append(append([]string(nil), args[1:]...), "--help"))
 	case a == "-h" || a == "--help" || a == "help":
 		io.WriteString(c.stdout, machineHelp)
 		return nil
@@ -202,7 +212,7 @@ var machineHandlers = map[string]func(*cli, *parsed) error{
 	"create": (*cli).create, "start": (*cli).start, "stop": (*cli).stop,
 	"delete": (*cli).delete, "status": (*cli).status, "ls": (*cli).ls,
 	"exec": (*cli).exec, "shell": (*cli).shell, "cp": (*cli).cp,
-	"data-dir": (*cli).dataDir, "run": (*cli).runEphemeral,
+	"data-dir": (*cli).dataDir, "run": (*cli).runMachine,
 }
 
 // parseOrHelp parses a subcommand's arguments. When they ask for help, it
@@ -232,11 +242,20 @@ func (c *cli) targetMachine(canon string, p *parsed) string {
 			}
 		}
 		return ""
-	case "create", "run":
+	case "create":
 		if n, ok := p.get("name"); ok {
 			return n
 		}
 		return generatedName()
+	case "run":
+		// Without -d, -n is ignored and the machine's name is generated.
+		if !p.has("detach") {
+			return generatedName()
+		}
+		if n, ok := p.get("name"); ok {
+			return n
+		}
+		return "default"
 	}
 	n, _ := machineName(p)
 	return n

@@ -52,7 +52,7 @@ func (c *cli) begin(start time.Time) {
 	inv := c.invocation(start, -1, false)
 	inv.Unfinished = true
 	inv.DurationMS = 0
-	b, err := json.Marshal(inv)
+	b, err := marshalJSON(inv, false)
 	if err != nil {
 		return
 	}
@@ -120,7 +120,7 @@ func (c *cli) logTargets() []string {
 // (padded to the started line's length), else as a new line. Failures to
 // record are ignored: recording must never change the outcome of a call.
 func (c *cli) record(start time.Time, code int, hung bool) {
-	line, err := json.Marshal(c.invocation(start, code, hung))
+	line, err := marshalJSON(c.invocation(start, code, hung), false)
 	if err != nil {
 		return
 	}

@@ -34,7 +34,7 @@ type record struct {
 	StorageGB *uint64           `json:"storage_gb,omitempty"`
 	OverlayGB *uint64           `json:"overlay_gb,omitempty"`
 	Mounts    []mount           `json:"mounts,omitempty"`
-	Ports     []portMap         `json:"ports,omitempty"`
+	Ports     []portMap         `json:"ports,omitempty"` // -p, in order; also passed to the guest (Config.Ports)
 	CreatedAt int64             `json:"created_at"`
 	Image     string            `json:"image,omitempty"`
 	Cmd       []string          `json:"cmd,omitempty"`
@@ -45,8 +45,15 @@ type record struct {
 	Pulled    bool              `json:"pulled,omitempty"` // the image was laid down by a first start
 	Labels    map[string]string `json:"labels,omitempty"`
 	Network   bool              `json:"network,omitempty"`
-	Ephemeral bool              `json:"ephemeral,omitempty"`
-	Detached  bool              `json:"detached,omitempty"` // run -d
+	Ephemeral bool              `json:"ephemeral,omitempty"` // a run without -d
+
+	// Accepted and kept, with no effect in the fake.
+	GPU         bool    `json:"gpu,omitempty"`
+	GPUVRAMMiB  *uint64 `json:"gpu_vram_mib,omitempty"`
+	CUDA        bool    `json:"cuda,omitempty"`
+	NetBackend  string  `json:"net_backend,omitempty"`
+	DNS         string  `json:"dns,omitempty"`
+	OCIPlatform string  `json:"oci_platform,omitempty"`
 }
 
 // check refuses a record no command can act on: a hand-edited or damaged
@@ -127,7 +134,7 @@ func (s *store) update(fn func(*db) error) error {
 	if err := fn(d); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
+	b, err := marshalJSON(d, true)
 	if err != nil {
 		return err
 	}

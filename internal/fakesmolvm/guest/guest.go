@@ -35,9 +35,10 @@ type Config struct {
 	// docs/smolvm.md, create: mounts), validated by the CLI: Host is an existing absolute directory,
 	// canonicalised; Guest is absolute; no two share a Guest.
 	Mounts []Mount
-	// Ports are create's -p HOST:GUEST, validated by the CLI: a connection
-	// to 127.0.0.1:HOST (or [::1]:HOST) on the host reaches the guest's
-	// port GUEST for as long as the agent runs.
+	// Ports are create's (and run's) -p HOST:GUEST mappings, in order,
+	// validated by the CLI: both ports in 1-65535, no host port twice. A
+	// connection to 127.0.0.1:HOST (or [::1]:HOST) on the host reaches the
+	// guest's port GUEST for as long as the agent runs.
 	Ports []Port
 }
 
