@@ -1,25 +1,37 @@
 # smolbottle — see README.md.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/smolbottle/smolbottle/internal/bottlecli.Version=$(VERSION)
+LDFLAGS := -X github.com/smolbottle/smolbottle/internal/bottlecli.Version=$(VERSION) -X github.com/smolbottle/smolbottle/internal/fakesmolvm.Version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build test lint update demo bench conformance conformance-real clean
+.PHONY: all build test lint update demo bench conformance conformance-real example-python clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-# The test command CI runs: lint, then every test with the race detector.
+# The test command CI runs: lint, every test with the race detector, then
+# the Python example's tests against the built fake.
 test: lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 45m ./...
+	$(MAKE) example-python
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags realvm ./...
 	$(GO) mod tidy -diff
+
+# The Python example (examples/python): its pytest suite against
+# bin/fake-smolvm. It needs a python3 with pytest (Debian: python3-pytest,
+# which .ci/run installs); PYTHON picks one.
+PYTHON ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import pytest' 2>/dev/null && { echo $$p; break; }; done)
+example-python: build
+	@[ -n "$(PYTHON)" ] || { echo "example-python: no python3 with pytest (Debian: apt-get install python3-pytest)"; exit 1; }
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cd examples/python && FAKE_SMOLVM_BIN="$(CURDIR)/$(BIN)/fake-smolvm" PYTHONDONTWRITEBYTECODE=1 \
+	  $(PYTHON) -m pytest -q --basetemp="$$tmp/pytest"
 
 # Rewrite golden files and testscript expectations from the current output.
 update:
@@ -30,7 +42,8 @@ update:
 # (image/bare, target <= 2) and first-flatten throughput (MB/s).
 # Then the PTY-resize bridge: throughput and keystroke round trip against a
 # plain PTY (ratios printed last), and resize-to-guest latency p50/p99
-# through `bottle pty-resize` and the fake, forwarding or not.
+# through `bottle pty-resize` and the fake, forwarding or not. Last, what a
+# test pays for a private fake (smolvmtest.New and one machine's life).
 bench:
 	$(GO) test -run '^$$' -bench . -skip Image -benchtime 200x ./internal/fakesmolvm/
 	$(GO) test -run '^$$' -bench Image -benchtime 5x ./internal/fakesmolvm/
@@ -44,6 +57,7 @@ bench:
 	        if (kp && kb) printf "keystroke round trip: %.1f us, plain PTY %.1f us: +%.1f us (%.2fx)\n", kb / 1000, kp / 1000, (kb - kp) / 1000, kb / kp }' $$out; \
 	rm -f $$out; exit $$st
 	$(GO) test -run '^$$' -bench ResizeToGuest -benchtime 200x .
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./smolvmtest/
 
 # The main command: `bottle run` against fake-smolvm with the agent-stub
 # image (the examples/images skeleton completed with the host's static

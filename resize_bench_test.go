@@ -2,16 +2,14 @@ package smolbottle_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
 	"github.com/smolbottle/smolbottle/internal/ptytest"
+	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
 // BenchmarkResizeToGuest measures how long a window resize takes to reach
@@ -32,21 +30,16 @@ func BenchmarkResizeToGuest(b *testing.B) {
 }
 
 func benchResize(b *testing.B, mode string) {
-	dir := b.TempDir()
-	b.Cleanup(func() { fakesmolvm.StopAll(dir) })
-	env := append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "BOTTLE_RESIZE="+mode)
+	f := smolvmtest.New(b)
+	env := append(f.Env, "BOTTLE_RESIZE="+mode)
 	if mode == "exec" {
-		f := filepath.Join(dir, "scenario.json")
-		if err := os.WriteFile(f, []byte(`{"rules": [{"command": "exec", "no_resize_forwarding": true}]}`), 0o644); err != nil {
+		if err := f.SetFaults(smolvmtest.Rule{Command: "exec", NoResizeForwarding: true}); err != nil {
 			b.Fatal(err)
 		}
-		env = append(env, "FAKE_SMOLVM_SCENARIO="+f)
 	}
 	name := "bench-" + mode
 	for _, verb := range []string{"create", "start"} {
-		cmd := exec.Command("smolvm", "machine", verb, "--name", name)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := f.Command("machine", verb, "--name", name).CombinedOutput(); err != nil {
 			b.Fatalf("smolvm machine %s: %v: %s", verb, err, out)
 		}
 	}

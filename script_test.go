@@ -10,14 +10,16 @@ import (
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
 	"github.com/smolbottle/smolbottle/internal/golden"
 	"github.com/smolbottle/smolbottle/internal/scripttest"
+	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"smolvm":      func() { os.Exit(fakesmolvm.Main()) },
+	// smolvmtest.Commands registers the fake as "smolvm", so that the
+	// Go tests here can also have a private fake each (smolvmtest.New).
+	testscript.Main(m, smolvmtest.Commands(map[string]func(){
 		"fake-smolvm": func() { os.Exit(fakesmolvm.Main()) },
 		"bottle":      func() { os.Exit(bottlecli.Main()) },
-	})
+	}))
 }
 
 // TestScripts runs the CLI behaviour scripts in testdata/script against the

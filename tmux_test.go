@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
 	"github.com/smolbottle/smolbottle/internal/scripttest"
+	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
 // TestRunInTmux drives `bottle run` end to end in a real terminal
@@ -24,46 +24,41 @@ func TestRunInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (.ci/run installs it)")
 	}
 	for _, tc := range []struct {
-		name     string
-		scenario string // FAKE_SMOLVM_SCENARIO content, "" for none
-		mode     string // BOTTLE_RESIZE
+		name   string
+		faults []smolvmtest.Rule
+		mode   string // BOTTLE_RESIZE
 	}{
-		{"forward", "", "forward"},
-		{"no_forwarding_exec", `{"rules": [{"command": "exec", "no_resize_forwarding": true}]}`, "exec"},
+		{"forward", nil, "forward"},
+		{"no_forwarding_exec", []smolvmtest.Rule{{Command: "exec", NoResizeForwarding: true}}, "exec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tmuxRun(t, tc.scenario, tc.mode)
+			tmuxRun(t, tc.faults, tc.mode)
 		})
 	}
 }
 
-func tmuxRun(t *testing.T, scenario, mode string) {
+func tmuxRun(t *testing.T, faults []smolvmtest.Rule, mode string) {
+	// A private fake, torn down with the test: no machine outlives it.
+	f := smolvmtest.New(t)
+	// The stub image's skeleton, completed with the host's busybox.
+	built := filepath.Join(t.TempDir(), "examples")
+	if err := scripttest.BuildExamples("examples", built); err != nil {
+		t.Fatal(err)
+	}
+	stub := filepath.Join(built, "images", "agent-stub")
+	err := f.AddImage("agent-stub", smolvmtest.Image{
+		Rootfs:  filepath.Join(stub, "rootfs"),
+		Env:     []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Workdir: "/home/node",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetFaults(faults...); err != nil {
+		t.Fatal(err)
+	}
+	env := append(f.Env, "BOTTLE_RESIZE="+mode, "TERM=xterm-256color")
 	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Whatever happens, no fake machine outlives the test.
-	t.Cleanup(func() { fakesmolvm.StopAll(dir) })
-	examples := filepath.Join(dir, "examples")
-	if err := scripttest.BuildExamples("examples", examples); err != nil {
-		t.Fatal(err)
-	}
-	examples = filepath.Join(examples, "images")
-	env := []string{
-		"HOME=" + home,
-		"PATH=" + os.Getenv("PATH"),
-		"FAKE_SMOLVM_IMAGES=" + examples,
-		"BOTTLE_RESIZE=" + mode,
-		"TERM=xterm-256color",
-	}
-	if scenario != "" {
-		f := filepath.Join(dir, "scenario.json")
-		if err := os.WriteFile(f, []byte(scenario), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		env = append(env, "FAKE_SMOLVM_SCENARIO="+f)
-	}
 	exitFile := filepath.Join(dir, "exit")
 	conf := filepath.Join(dir, "tmux.conf")
 	if err := os.WriteFile(conf, []byte("set -g status off\n"), 0o644); err != nil {
@@ -127,7 +122,6 @@ func tmuxRun(t *testing.T, scenario, mode string) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	var code []byte
-	var err error
 	for time.Now().Before(deadline) {
 		if code, err = os.ReadFile(exitFile); err == nil && len(code) > 0 {
 			break
@@ -138,11 +132,24 @@ func tmuxRun(t *testing.T, scenario, mode string) {
 		t.Errorf("bottle run exit status %q, want 130 (the agent died of Ctrl-C's SIGINT)", got)
 	}
 
-	ls := exec.Command("smolvm", "machine", "ls")
-	ls.Env = env
-	out, err := ls.CombinedOutput()
+	out, err := f.Command("machine", "ls").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "No machines found") {
 		t.Errorf("machines left after Ctrl-C (%v):\n%s", err, out)
+	}
+	// bottle's teardown, from the fake's log: the machine was stopped and
+	// deleted after the agent's exec.
+	invs, err := f.Invocations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, inv := range invs {
+		if inv.Machine == name && inv.Command != "exec" && inv.Command != "status" {
+			steps = append(steps, fmt.Sprintf("%s:%d", inv.Command, inv.Exit))
+		}
+	}
+	if got, want := strings.Join(steps, " "), "create:0 start:0 stop:0 delete:0"; got != want {
+		t.Errorf("bottle's calls about %s (command:exit, exec and status left out): %s, want %s", name, got, want)
 	}
 }
 

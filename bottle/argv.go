@@ -4,28 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 )
 
-// DefaultProgram is the smolvm executable used when nothing else is
-// configured; it is looked up on PATH when run.
+// DefaultProgram is the smolvm program used when none is given (an empty
+// Target.Program, or program argument); it is looked up on PATH when run.
+// The library never reads the environment for it: the bottle CLI passes
+// $SMOLVM.
 const DefaultProgram = "smolvm"
-
-// Program returns the smolvm program to run: explicit when it is not empty,
-// else $SMOLVM when set, else DefaultProgram.
-func Program(explicit string) string {
-	if explicit != "" {
-		return explicit
-	}
-	if p := os.Getenv("SMOLVM"); p != "" {
-		return p
-	}
-	return DefaultProgram
-}
 
 // EnvVar is one guest environment entry. Guest env is a slice, not a map,
 // because it is passed in insertion order.
@@ -48,10 +37,10 @@ const (
 // appendPromptFlag is the claude flag PromptAppendFile adds.
 const appendPromptFlag = "--append-system-prompt-file"
 
-// DefaultPromptMode returns PromptReadFile for the agent command "codex"
+// defaultPromptMode returns PromptReadFile for the agent command "codex"
 // and PromptAppendFile for anything else, as the original did
 // (docs/original.md, The agent command and its prompt).
-func DefaultPromptMode(agentCommand string) PromptMode {
+func defaultPromptMode(agentCommand string) PromptMode {
 	if agentCommand == "codex" {
 		return PromptReadFile
 	}
@@ -63,15 +52,15 @@ func DefaultPromptMode(agentCommand string) PromptMode {
 const (
 	// DefaultAgentCommand is the agent run when Agent.Command is empty.
 	DefaultAgentCommand = "claude"
-	// DefaultUser is the user the agent and Exec run as when none is given
-	// (not to be confused with Target.DefaultUser, the user smolvm exec
+	// DefaultAgentUser is the user the agent and Exec run as when none is
+	// given (not to be confused with Target.GuestUser, the user smolvm exec
 	// itself runs as in the guest).
-	DefaultUser = "node"
+	DefaultAgentUser = "node"
 )
 
 // Target is what every argv addresses: the program, the machine, and what
 // each exec re-passes. The builders are pure: they never read the process
-// environment (an empty Program means DefaultProgram, not $SMOLVM).
+// environment.
 type Target struct {
 	// Program is argv[0]; "" means DefaultProgram.
 	Program string
@@ -83,17 +72,19 @@ type Target struct {
 	// Secrets are passed as "-e KEY" only; their values go into smolvm's
 	// own environment (Invocation.Env), never into argv.
 	Secrets map[string]string
-	// DefaultUser is the user smolvm exec runs commands as when not told
-	// otherwise. "" (unknown) and "root" mean the original's guest model: switch
-	// users with "runuser -u USER --". See the package documentation.
-	DefaultUser string
+	// GuestUser is the user smolvm exec runs commands as when not told
+	// otherwise. "" (unknown) and "root" mean the original's guest model:
+	// switch users with "runuser -u USER --". See the package
+	// documentation.
+	GuestUser string
 }
 
 // Agent describes the coding agent run inside the bottle.
 type Agent struct {
 	// Command is the agent executable in the guest; "" means "claude".
 	Command string
-	// PromptMode defaults to DefaultPromptMode(Command).
+	// PromptMode defaults to PromptReadFile for the command "codex" and
+	// PromptAppendFile for any other.
 	PromptMode PromptMode
 	// PromptPath is the guest path of the prompt file; "" adds no prompt
 	// arguments.
@@ -110,9 +101,49 @@ type Invocation struct {
 	Env  []string
 }
 
-// AgentArgv builds the agent command line: with tty, "-i -t" is added and
-// the caller is expected to run it behind the PTY-resize bridge.
-func AgentArgv(t Target, a Agent, args []string, tty bool) (Invocation, error) {
+// Stdio says how the agent's smolvm exec is connected to the caller.
+type Stdio int
+
+const (
+	// Buffered is the original's form without a terminal: no -i or -t, the
+	// agent's stdin is /dev/null and smolvm prints its output only once it
+	// has ended, at most 11 MiB per stream (docs/smolvm.md, exec: buffered).
+	Buffered Stdio = iota
+	// Streamed is "-i" without "-t": stdin is forwarded, and stdout and
+	// stderr stream live and separately, with no size cap (docs/smolvm.md,
+	// exec: -i). RunAgent uses it without a terminal.
+	Streamed
+	// TTY is "-i -t": a guest terminal, to run behind the PTY-resize bridge.
+	TTY
+)
+
+func (s Stdio) String() string {
+	switch s {
+	case Buffered:
+		return "buffered"
+	case Streamed:
+		return "streamed"
+	case TTY:
+		return "tty"
+	}
+	return fmt.Sprintf("Stdio(%d)", int(s))
+}
+
+// flags returns the exec flags of s.
+func (s Stdio) flags() ([]string, error) {
+	switch s {
+	case Buffered:
+		return nil, nil
+	case Streamed:
+		return []string{"-i"}, nil
+	case TTY:
+		return []string{"-i", "-t"}, nil
+	}
+	return nil, invalidf("unknown stdio %d", int(s))
+}
+
+// AgentArgv builds the agent command line, connected as stdio says.
+func AgentArgv(t Target, a Agent, args []string, stdio Stdio) (Invocation, error) {
 	a = a.withDefaults()
 	if err := a.validate(); err != nil {
 		return Invocation{}, err
@@ -129,17 +160,22 @@ func AgentArgv(t Target, a Agent, args []string, tty bool) (Invocation, error) {
 	} else {
 		tail = append(append(tail, prompt...), args...)
 	}
-	return execArgv(t, a.User, tty, tail)
+	flags, err := stdio.flags()
+	if err != nil {
+		return Invocation{}, err
+	}
+	return execArgv(t, a.User, flags, tail)
 }
 
-// ExecArgv builds "run /bin/sh -c SCRIPT as user" (user "" means "node").
-// Exec never allocates a TTY.
-func ExecArgv(t Target, user, script string) (Invocation, error) {
+// ExecArgv builds "run /bin/sh -c SCRIPT as user" (user "" means
+// DefaultAgentUser), in Machine.Exec's order: script, then user. Exec never
+// allocates a TTY.
+func ExecArgv(t Target, script, user string) (Invocation, error) {
 	user, err := checkExec(user, script)
 	if err != nil {
 		return Invocation{}, err
 	}
-	return execArgv(t, user, false, []string{"/bin/sh", "-c", script})
+	return execArgv(t, user, nil, []string{"/bin/sh", "-c", script})
 }
 
 // checkExec validates what ExecArgv takes besides the target, with the
@@ -147,7 +183,7 @@ func ExecArgv(t Target, user, script string) (Invocation, error) {
 // asks the guest anything.
 func checkExec(user, script string) (string, error) {
 	if user == "" {
-		user = DefaultUser
+		user = DefaultAgentUser
 	}
 	if err := ValidateUser(user); err != nil {
 		return "", err
@@ -155,21 +191,13 @@ func checkExec(user, script string) (string, error) {
 	return user, noNUL("script", script)
 }
 
-// ProbeArgv builds the one call that asks the guest which user exec runs
+// probeArgv builds the one call that asks the guest which user exec runs
 // as by default: "smolvm machine exec --name NAME -- id -un".
-func ProbeArgv(t Target) (Invocation, error) {
+func probeArgv(t Target) (Invocation, error) {
 	if err := ValidateName(t.Name); err != nil {
 		return Invocation{}, err
 	}
 	return Invocation{Argv: []string{t.program(), "machine", "exec", "--name", t.Name, "--", "id", "-un"}}, nil
-}
-
-// CopyInArgv builds "smolvm machine cp HOST NAME:GUEST". A host path with
-// ":" is refused (smolvm would read it as MACHINE:PATH and copy the wrong
-// way; Machine.CopyIn stages such a file under a colon-free name). A host
-// path starting with "-" is passed as "./-..." so it is not read as a flag.
-func CopyInArgv(t Target, hostPath, guestPath string) (Invocation, error) {
-	return CopyInArgvWith(t, hostPath, guestPath, UploadOptions{})
 }
 
 // UploadOptions set what smolvm's agent, which writes uploads as root,
@@ -180,19 +208,22 @@ type UploadOptions struct {
 	// smolvm's default. Only permission bits are allowed.
 	Mode fs.FileMode
 	// Owner, when set, is the file's numeric owner ("--uid U --gid G").
-	Owner *Owner
+	Owner *FileOwner
 }
 
-// Owner is a numeric guest uid and gid.
-type Owner struct {
+// FileOwner is a numeric guest uid and gid.
+type FileOwner struct {
 	UID, GID uint32
 }
 
-// CopyInArgvWith is CopyInArgv with upload options:
-// "smolvm machine cp [--mode OCTAL] [--uid U --gid G] HOST NAME:GUEST".
-// Setting them at upload needs no exec as root in the guest, so it works
-// whatever user the guest's exec runs as.
-func CopyInArgvWith(t Target, hostPath, guestPath string, opts UploadOptions) (Invocation, error) {
+// CopyInArgv builds "smolvm machine cp [--mode OCTAL] [--uid U --gid G]
+// HOST NAME:GUEST". A host path with ":" is refused (smolvm would read it
+// as MACHINE:PATH and copy the wrong way; Machine.CopyIn stages such a file
+// under a colon-free name). A host path starting with "-" is passed as
+// "./-..." so it is not read as a flag. Setting mode and owner at upload
+// needs no exec as root in the guest, so it works whatever user the
+// guest's exec runs as.
+func CopyInArgv(t Target, hostPath, guestPath string, opts UploadOptions) (Invocation, error) {
 	if err := ValidateName(t.Name); err != nil {
 		return Invocation{}, err
 	}
@@ -260,23 +291,20 @@ func guestArg(p string) error {
 }
 
 // execArgv is the shared shape of every user command:
-// PROGRAM machine exec --name NAME [-i -t] -e HOME=H -e USER=U [-e K=V]...
+// PROGRAM machine exec --name NAME [-i [-t]] -e HOME=H -e USER=U [-e K=V]...
 // [-e SECRET]... -- [runuser -u U --] TAIL...
-func execArgv(t Target, user string, tty bool, tail []string) (Invocation, error) {
+func execArgv(t Target, user string, stdio []string, tail []string) (Invocation, error) {
 	if err := t.validate(); err != nil {
 		return Invocation{}, err
 	}
 	if err := ValidateUser(user); err != nil {
 		return Invocation{}, err
 	}
-	switchUser, err := needsRunuser(t.DefaultUser, user)
+	switchUser, err := needsRunuser(t.GuestUser, user)
 	if err != nil {
 		return Invocation{}, err
 	}
-	argv := []string{t.program(), "machine", "exec", "--name", t.Name}
-	if tty {
-		argv = append(argv, "-i", "-t")
-	}
+	argv := append([]string{t.program(), "machine", "exec", "--name", t.Name}, stdio...)
 	argv = append(argv, "-e", "HOME="+HomeFor(user), "-e", "USER="+user)
 	for _, kv := range t.Env {
 		argv = append(argv, "-e", kv.Key+"="+kv.Value)
@@ -348,10 +376,10 @@ func (a Agent) withDefaults() Agent {
 		a.Command = DefaultAgentCommand
 	}
 	if a.PromptMode == "" {
-		a.PromptMode = DefaultPromptMode(a.Command)
+		a.PromptMode = defaultPromptMode(a.Command)
 	}
 	if a.User == "" {
-		a.User = DefaultUser
+		a.User = DefaultAgentUser
 	}
 	return a
 }
@@ -383,8 +411,8 @@ func (t Target) validate() error {
 	if err := ValidateName(t.Name); err != nil {
 		return err
 	}
-	if t.DefaultUser != "" {
-		if err := ValidateUser(t.DefaultUser); err != nil {
+	if t.GuestUser != "" {
+		if err := ValidateUser(t.GuestUser); err != nil {
 			return fmt.Errorf("default user: %w", err)
 		}
 	}

@@ -51,21 +51,27 @@ var agentCases = []argvCase{
 		name:   "tty-default",
 		reason: "the issue's example: TTY on, claude, no prompt path",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{}, []string{"--dangerously-skip-permissions"}, true)
+			return AgentArgv(b1(), Agent{}, []string{"--dangerously-skip-permissions"}, TTY)
 		},
 		want: join(origHead, tty, nodeEnv, asNode, []string{"claude", "--dangerously-skip-permissions"}),
 	},
 	{
 		name:   "no-tty",
 		reason: "without a TTY the original adds no -i -t",
-		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, false) },
+		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, Buffered) },
 		want:   join(origHead, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
+	},
+	{
+		name:   "streamed",
+		reason: "headless streaming adds -i alone: stdin forwarded, output streamed, no terminal",
+		build:  func() (Invocation, error) { return AgentArgv(b1(), Agent{}, []string{"-p", "hi"}, Streamed) },
+		want:   join(origHead, []string{"-i"}, nodeEnv, asNode, []string{"claude", "-p", "hi"}),
 	},
 	{
 		name:   "claude-prompt",
 		reason: "claude_append_file puts the flag and path before the user's argv",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"}, []string{"-p", "x"}, true)
+			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"}, []string{"-p", "x"}, TTY)
 		},
 		want: join(origHead, tty, nodeEnv, asNode,
 			[]string{"claude", "--append-system-prompt-file", "/run/prompt.md", "-p", "x"}),
@@ -75,7 +81,7 @@ var agentCases = []argvCase{
 		reason: "the user's own --append-system-prompt-file wins: ours is omitted",
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
-				[]string{"--append-system-prompt-file", "/mine.md"}, true)
+				[]string{"--append-system-prompt-file", "/mine.md"}, TTY)
 		},
 		want: join(origHead, tty, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file", "/mine.md"}),
 	},
@@ -84,7 +90,7 @@ var agentCases = []argvCase{
 		reason: "the --flag=value spelling also counts as the user's override",
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(), Agent{PromptPath: "/run/prompt.md"},
-				[]string{"--append-system-prompt-file=/mine.md"}, false)
+				[]string{"--append-system-prompt-file=/mine.md"}, Buffered)
 		},
 		want: join(origHead, nodeEnv, asNode, []string{"claude", "--append-system-prompt-file=/mine.md"}),
 	},
@@ -92,7 +98,7 @@ var agentCases = []argvCase{
 		name:   "claude-no-prompt-path",
 		reason: "no prompt path: no prompt arguments at all",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{PromptMode: PromptAppendFile}, nil, true)
+			return AgentArgv(b1(), Agent{PromptMode: PromptAppendFile}, nil, TTY)
 		},
 		want: join(origHead, tty, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -100,7 +106,7 @@ var agentCases = []argvCase{
 		name:   "codex-prompt",
 		reason: "codex defaults to codex_read_prompt_file: one positional after the user's argv",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{Command: "codex", PromptPath: "/run/p.md"}, []string{"--full-auto"}, true)
+			return AgentArgv(b1(), Agent{Command: "codex", PromptPath: "/run/p.md"}, []string{"--full-auto"}, TTY)
 		},
 		want: join(origHead, tty, nodeEnv, asNode,
 			[]string{"codex", "--full-auto", "Read /run/p.md and follow the instructions in it."}),
@@ -109,7 +115,7 @@ var agentCases = []argvCase{
 		name:   "codex-no-prompt-path",
 		reason: "codex without a prompt path adds nothing",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{Command: "codex"}, []string{"--full-auto"}, false)
+			return AgentArgv(b1(), Agent{Command: "codex"}, []string{"--full-auto"}, Buffered)
 		},
 		want: join(origHead, nodeEnv, asNode, []string{"codex", "--full-auto"}),
 	},
@@ -117,7 +123,7 @@ var agentCases = []argvCase{
 		name:   "codex-mode-on-claude",
 		reason: "an explicit mode beats the command-based default",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{PromptMode: PromptReadFile, PromptPath: "/p"}, []string{"a"}, false)
+			return AgentArgv(b1(), Agent{PromptMode: PromptReadFile, PromptPath: "/p"}, []string{"a"}, Buffered)
 		},
 		want: join(origHead, nodeEnv, asNode, []string{"claude", "a", "Read /p and follow the instructions in it."}),
 	},
@@ -125,7 +131,7 @@ var agentCases = []argvCase{
 		name:   "guest-env-order",
 		reason: "guest env follows HOME/USER, in insertion order, re-passed as -e K=V",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(EnvVar{"ZED", "1"}, EnvVar{"ALPHA", "2"}, EnvVar{"MID", "3"}), Agent{}, nil, true)
+			return AgentArgv(b1(EnvVar{"ZED", "1"}, EnvVar{"ALPHA", "2"}, EnvVar{"MID", "3"}), Agent{}, nil, TTY)
 		},
 		want: join(origHead, tty, nodeEnv,
 			[]string{"-e", "ZED=1", "-e", "ALPHA=2", "-e", "MID=3"}, asNode, []string{"claude"}),
@@ -136,7 +142,7 @@ var agentCases = []argvCase{
 		build: func() (Invocation, error) {
 			return AgentArgv(b1(
 				EnvVar{"EQ", "a=b=c"}, EnvVar{"SP", "two words"}, EnvVar{"NL", "line1\nline2"},
-				EnvVar{"UNI", "héllo ☃"}, EnvVar{"EMPTY", ""}), Agent{}, nil, false)
+				EnvVar{"UNI", "héllo ☃"}, EnvVar{"EMPTY", ""}), Agent{}, nil, Buffered)
 		},
 		want: join(origHead, nodeEnv,
 			[]string{"-e", "EQ=a=b=c", "-e", "SP=two words", "-e", "NL=line1\nline2", "-e", "UNI=héllo ☃", "-e", "EMPTY="},
@@ -146,7 +152,7 @@ var agentCases = []argvCase{
 		name:   "agent-user-override",
 		reason: "an explicit agent user replaces node everywhere, HOME included",
 		build: func() (Invocation, error) {
-			return AgentArgv(b1(), Agent{User: "dev"}, nil, false)
+			return AgentArgv(b1(), Agent{User: "dev"}, nil, Buffered)
 		},
 		want: join(origHead, []string{"-e", "HOME=/home/dev", "-e", "USER=dev", "--", "runuser", "-u", "dev", "--", "claude"}),
 	},
@@ -154,7 +160,7 @@ var agentCases = []argvCase{
 		name:   "agent-default-user-node",
 		reason: "a guest that already execs as node needs no runuser (it would fail there)",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Name: "b1", DefaultUser: "node"}, Agent{}, []string{"-c"}, true)
+			return AgentArgv(Target{Name: "b1", GuestUser: "node"}, Agent{}, []string{"-c"}, TTY)
 		},
 		want: join(origHead, tty, nodeEnv, []string{"--", "claude", "-c"}),
 	},
@@ -162,7 +168,7 @@ var agentCases = []argvCase{
 		name:   "agent-default-user-root",
 		reason: "a guest known to exec as root gives the original's runuser form",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Name: "b1", DefaultUser: "root"}, Agent{}, nil, false)
+			return AgentArgv(Target{Name: "b1", GuestUser: "root"}, Agent{}, nil, Buffered)
 		},
 		want: join(origHead, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -170,7 +176,7 @@ var agentCases = []argvCase{
 		name:   "agent-program",
 		reason: "a configured program replaces argv[0] only",
 		build: func() (Invocation, error) {
-			return AgentArgv(Target{Program: "/opt/smolvm", Name: "b1"}, Agent{}, nil, false)
+			return AgentArgv(Target{Program: "/opt/smolvm", Name: "b1"}, Agent{}, nil, Buffered)
 		},
 		want: join([]string{"/opt/smolvm", "machine", "exec", "--name", "b1"}, nodeEnv, asNode, []string{"claude"}),
 	},
@@ -180,19 +186,19 @@ var execCases = []argvCase{
 	{
 		name:   "exec-node",
 		reason: "the original's default user is node; exec never has -i -t",
-		build:  func() (Invocation, error) { return ExecArgv(b1(), "", "echo hi") },
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "echo hi", "") },
 		want:   join(origHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo hi"}),
 	},
 	{
 		name:   "exec-root",
 		reason: "root's HOME is /root, and the original still wraps in runuser",
-		build:  func() (Invocation, error) { return ExecArgv(b1(), "root", "id") },
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "id", "root") },
 		want:   join(origHead, rootEnv, asRoot, []string{"/bin/sh", "-c", "id"}),
 	},
 	{
 		name:   "exec-other-user",
 		reason: "another user gets HOME=/home/USER",
-		build:  func() (Invocation, error) { return ExecArgv(b1(), "alice", "pwd") },
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "pwd", "alice") },
 		want: join(origHead, []string{"-e", "HOME=/home/alice", "-e", "USER=alice", "--", "runuser", "-u", "alice", "--",
 			"/bin/sh", "-c", "pwd"}),
 	},
@@ -200,21 +206,21 @@ var execCases = []argvCase{
 		name:   "exec-env",
 		reason: "guest env is re-passed on exec too, after HOME/USER",
 		build: func() (Invocation, error) {
-			return ExecArgv(b1(EnvVar{"HTTPS_PROXY", "http://p:3128"}), "node", "env")
+			return ExecArgv(b1(EnvVar{"HTTPS_PROXY", "http://p:3128"}), "env", "node")
 		},
 		want: join(origHead, nodeEnv, []string{"-e", "HTTPS_PROXY=http://p:3128"}, asNode, []string{"/bin/sh", "-c", "env"}),
 	},
 	{
 		name:   "exec-script-verbatim",
 		reason: "the script is one argv word, quotes and newlines untouched",
-		build:  func() (Invocation, error) { return ExecArgv(b1(), "node", "echo 'a b'\nexit 3") },
+		build:  func() (Invocation, error) { return ExecArgv(b1(), "echo 'a b'\nexit 3", "node") },
 		want:   join(origHead, nodeEnv, asNode, []string{"/bin/sh", "-c", "echo 'a b'\nexit 3"}),
 	},
 	{
 		name:   "exec-default-user-same",
 		reason: "guest execs as node already: no runuser, HOME/USER still set",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "node", "id")
+			return ExecArgv(Target{Name: "b1", GuestUser: "node"}, "id", "node")
 		},
 		want: join(origHead, nodeEnv, []string{"--", "/bin/sh", "-c", "id"}),
 	},
@@ -222,7 +228,7 @@ var execCases = []argvCase{
 		name:   "exec-default-user-other",
 		reason: "guest execs as node, root wanted: runuser cannot work, say so",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", DefaultUser: "node"}, "root", "id")
+			return ExecArgv(Target{Name: "b1", GuestUser: "node"}, "id", "root")
 		},
 		wantErr: ErrUserSwitch,
 		errText: `guest runs exec as "node", which cannot switch to user "root"`,
@@ -233,7 +239,7 @@ var execCases = []argvCase{
 		build: func() (Invocation, error) {
 			t := b1(EnvVar{"PLAIN", "x"})
 			t.Secrets = map[string]string{"TOKEN": "s3cret", "API_KEY": "k=v y"}
-			return ExecArgv(t, "node", "true")
+			return ExecArgv(t, "true", "node")
 		},
 		want: join(origHead, nodeEnv, []string{"-e", "PLAIN=x", "-e", "API_KEY", "-e", "TOKEN"}, asNode,
 			[]string{"/bin/sh", "-c", "true"}),
@@ -245,7 +251,7 @@ var execCases = []argvCase{
 		build: func() (Invocation, error) {
 			t := b1()
 			t.Secrets = map[string]string{"CLAUDE_CODE_OAUTH_TOKEN": "tok"}
-			return AgentArgv(t, Agent{}, nil, true)
+			return AgentArgv(t, Agent{}, nil, TTY)
 		},
 		want:    join(origHead, tty, nodeEnv, []string{"-e", "CLAUDE_CODE_OAUTH_TOKEN"}, asNode, []string{"claude"}),
 		wantEnv: []string{"CLAUDE_CODE_OAUTH_TOKEN=tok"},
@@ -253,7 +259,7 @@ var execCases = []argvCase{
 	{
 		name:   "probe",
 		reason: "the default-user probe runs id -un with no user switch",
-		build:  func() (Invocation, error) { return ProbeArgv(b1()) },
+		build:  func() (Invocation, error) { return probeArgv(b1()) },
 		want:   []string{"smolvm", "machine", "exec", "--name", "b1", "--", "id", "-un"},
 	},
 }
@@ -262,7 +268,7 @@ var cpCases = []argvCase{
 	{
 		name:   "cp-in",
 		reason: "the original's cp: HOST NAME:GUEST",
-		build:  func() (Invocation, error) { return CopyInArgv(b1(), "/tmp/x.txt", "/workspace/x.txt") },
+		build:  func() (Invocation, error) { return CopyInArgv(b1(), "/tmp/x.txt", "/workspace/x.txt", UploadOptions{}) },
 		want:   []string{"smolvm", "machine", "cp", "/tmp/x.txt", "b1:/workspace/x.txt"},
 	},
 	{
@@ -274,7 +280,7 @@ var cpCases = []argvCase{
 	{
 		name:    "cp-in-colon",
 		reason:  "an upload from a:b would be read as a download from machine a: refused, never mis-copied",
-		build:   func() (Invocation, error) { return CopyInArgv(b1(), "dir/a:b", "/g") },
+		build:   func() (Invocation, error) { return CopyInArgv(b1(), "dir/a:b", "/g", UploadOptions{}) },
 		wantErr: ErrColonPath,
 	},
 	{
@@ -286,7 +292,7 @@ var cpCases = []argvCase{
 	{
 		name:   "cp-in-dash",
 		reason: "a host path starting with - must not become a flag",
-		build:  func() (Invocation, error) { return CopyInArgv(b1(), "-rf", "/g") },
+		build:  func() (Invocation, error) { return CopyInArgv(b1(), "-rf", "/g", UploadOptions{}) },
 		want:   []string{"smolvm", "machine", "cp", "./-rf", "b1:/g"},
 	},
 	{
@@ -298,14 +304,14 @@ var cpCases = []argvCase{
 	{
 		name:   "cp-guest-colon",
 		reason: "only the first ':' splits, so a guest path may hold ':'",
-		build:  func() (Invocation, error) { return CopyInArgv(b1(), "f", "/g/a:b") },
+		build:  func() (Invocation, error) { return CopyInArgv(b1(), "f", "/g/a:b", UploadOptions{}) },
 		want:   []string{"smolvm", "machine", "cp", "f", "b1:/g/a:b"},
 	},
 	{
 		name:   "cp-in-zero-options",
 		reason: "zero upload options add no flags: the original's argv exactly",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "/tmp/x.txt", "/workspace/x.txt", UploadOptions{})
+			return CopyInArgv(b1(), "/tmp/x.txt", "/workspace/x.txt", UploadOptions{})
 		},
 		want: []string{"smolvm", "machine", "cp", "/tmp/x.txt", "b1:/workspace/x.txt"},
 	},
@@ -313,7 +319,7 @@ var cpCases = []argvCase{
 		name:   "cp-in-mode-owner",
 		reason: "mode in octal and a numeric owner, as flags before the positionals (docs/smolvm.md, cp)",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "p.md", "/home/node/p.md", UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1001}})
+			return CopyInArgv(b1(), "p.md", "/home/node/p.md", UploadOptions{Mode: 0o600, Owner: &FileOwner{UID: 1000, GID: 1001}})
 		},
 		want: []string{"smolvm", "machine", "cp", "--mode", "600", "--uid", "1000", "--gid", "1001", "p.md", "b1:/home/node/p.md"},
 	},
@@ -321,7 +327,7 @@ var cpCases = []argvCase{
 		name:   "cp-in-mode-small",
 		reason: "a mode below 0100 keeps three octal digits, never read as decimal",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Mode: 0o7})
+			return CopyInArgv(b1(), "f", "/g", UploadOptions{Mode: 0o7})
 		},
 		want: []string{"smolvm", "machine", "cp", "--mode", "007", "f", "b1:/g"},
 	},
@@ -329,7 +335,7 @@ var cpCases = []argvCase{
 		name:   "cp-in-owner-root",
 		reason: "owner 0:0 is still passed: a set Owner is explicit",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Owner: &Owner{}})
+			return CopyInArgv(b1(), "f", "/g", UploadOptions{Owner: &FileOwner{}})
 		},
 		want: []string{"smolvm", "machine", "cp", "--uid", "0", "--gid", "0", "f", "b1:/g"},
 	},
@@ -337,7 +343,7 @@ var cpCases = []argvCase{
 		name:   "cp-in-mode-type-bits",
 		reason: "only permission bits can be set at upload",
 		build: func() (Invocation, error) {
-			return CopyInArgvWith(b1(), "f", "/g", UploadOptions{Mode: fs.ModeDir | 0o755})
+			return CopyInArgv(b1(), "f", "/g", UploadOptions{Mode: fs.ModeDir | 0o755})
 		},
 		wantErr: ErrInvalid,
 		errText: "only permission bits",
@@ -345,13 +351,13 @@ var cpCases = []argvCase{
 	{
 		name:    "cp-in-options-colon",
 		reason:  "options do not lift the ':' refusal",
-		build:   func() (Invocation, error) { return CopyInArgvWith(b1(), "a:b", "/g", UploadOptions{Mode: 0o600}) },
+		build:   func() (Invocation, error) { return CopyInArgv(b1(), "a:b", "/g", UploadOptions{Mode: 0o600}) },
 		wantErr: ErrColonPath,
 	},
 	{
 		name:    "cp-empty-host",
 		reason:  "an empty host path is an error, not the current directory",
-		build:   func() (Invocation, error) { return CopyInArgv(b1(), "", "/g") },
+		build:   func() (Invocation, error) { return CopyInArgv(b1(), "", "/g", UploadOptions{}) },
 		wantErr: ErrInvalid,
 		errText: "host path is empty",
 	},
@@ -364,60 +370,118 @@ var cpCases = []argvCase{
 	},
 }
 
+var resizeCases = []argvCase{
+	{
+		name:   "resize-push",
+		reason: "one size into the session's FIFO, as smolvm exec's default user: no -e, no runuser",
+		build:  func() (Invocation, error) { return ResizeArgv(b1(), "/tmp/.bottle-resize-x", 40, 120) },
+		want:   []string{"smolvm", "machine", "exec", "--name", "b1", "--", "sh", "-c", resizeScript, "sh", "/tmp/.bottle-resize-x", "40", "120"},
+	},
+	{
+		name:   "resize-wrap-agent",
+		reason: "the wrapper goes right after smolvm's own --; later -- belong to the guest command",
+		build: func() (Invocation, error) {
+			inv, err := AgentArgv(b1(), Agent{}, []string{"--", "x"}, TTY)
+			if err != nil {
+				return inv, err
+			}
+			return ResizeWrap(inv, "/tmp/.bottle-resize-x")
+		},
+		want: join(origHead, tty, nodeEnv, []string{"--", "sh", "-c", wrapScript, "sh", "/tmp/.bottle-resize-x", "runuser", "-u", "node", "--", "claude", "--", "x"}),
+	},
+	{
+		name:   "resize-wrap-no-dash-dash",
+		reason: "without -- the guest command cannot be found reliably",
+		build: func() (Invocation, error) {
+			return ResizeWrap(Invocation{Argv: []string{"smolvm", "machine", "exec", "--name", "m1", "-it", "sh"}}, "/tmp/f")
+		},
+		wantErr: ErrInvalid,
+		errText: "needs `-- COMMAND...`",
+	},
+	{
+		name:   "resize-wrap-empty",
+		reason: "an empty guest command is not wrapped",
+		build: func() (Invocation, error) {
+			return ResizeWrap(Invocation{Argv: []string{"smolvm", "machine", "exec", "--"}}, "/tmp/f")
+		},
+		wantErr: ErrInvalid,
+	},
+	{
+		name:    "resize-fifo-relative",
+		reason:  "the FIFO is an absolute guest path",
+		build:   func() (Invocation, error) { return ResizeArgv(b1(), "tmp/f", 1, 1) },
+		wantErr: ErrInvalid,
+		errText: "absolute guest path",
+	},
+	{
+		name:    "resize-size",
+		reason:  "a size the kernel cannot hold is refused",
+		build:   func() (Invocation, error) { return ResizeArgv(b1(), "/tmp/f", 0, 80) },
+		wantErr: ErrInvalid,
+		errText: "window size 0x80",
+	},
+	{
+		name:    "resize-name",
+		reason:  "the machine name is validated like every other",
+		build:   func() (Invocation, error) { return ResizeArgv(Target{Name: "-h"}, "/tmp/f", 24, 80) },
+		wantErr: ErrInvalid,
+	},
+}
+
 var validationCases = []argvCase{
 	{
 		name:    "user-flag",
 		reason:  "a user named -h would be read by runuser as its help flag",
-		build:   func() (Invocation, error) { return ExecArgv(b1(), "-h", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(), "id", "-h") },
 		wantErr: ErrInvalid,
 		errText: `invalid user name "-h"`,
 	},
 	{
 		name:    "user-space",
 		reason:  "spaces are not part of a POSIX user name",
-		build:   func() (Invocation, error) { return ExecArgv(b1(), "a b", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(), "id", "a b") },
 		wantErr: ErrInvalid,
 		errText: `invalid user name "a b"`,
 	},
 	{
 		name:    "agent-user-invalid",
 		reason:  "the agent user is validated like any other",
-		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{User: "Root!"}, nil, false) },
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{User: "Root!"}, nil, Buffered) },
 		wantErr: ErrInvalid,
 		errText: `invalid user name "Root!"`,
 	},
 	{
 		name:    "default-user-invalid",
 		reason:  "the guest's default user is validated too",
-		build:   func() (Invocation, error) { return ExecArgv(Target{Name: "b1", DefaultUser: "-x"}, "node", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(Target{Name: "b1", GuestUser: "-x"}, "id", "node") },
 		wantErr: ErrInvalid,
 		errText: `default user: invalid user name "-x"`,
 	},
 	{
 		name:    "env-key-equals",
 		reason:  "a key with = would move the value boundary",
-		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"A=B", "c"}), "node", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"A=B", "c"}), "id", "node") },
 		wantErr: ErrInvalid,
 		errText: `invalid env key "A=B"`,
 	},
 	{
 		name:    "env-key-dash",
 		reason:  "a key starting with - is refused",
-		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"-x", "c"}), "node", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"-x", "c"}), "id", "node") },
 		wantErr: ErrInvalid,
 		errText: `invalid env key "-x"`,
 	},
 	{
 		name:    "env-key-empty",
 		reason:  "smolvm silently drops an empty key; we refuse it",
-		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"", "c"}), "node", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"", "c"}), "id", "node") },
 		wantErr: ErrInvalid,
 		errText: `invalid env key ""`,
 	},
 	{
 		name:    "env-key-digit",
 		reason:  "a key cannot start with a digit",
-		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"1A", "c"}), "node", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(EnvVar{"1A", "c"}), "id", "node") },
 		wantErr: ErrInvalid,
 		errText: `invalid env key "1A"`,
 	},
@@ -425,7 +489,7 @@ var validationCases = []argvCase{
 		name:   "env-value-nul",
 		reason: "argv cannot carry a NUL byte",
 		build: func() (Invocation, error) {
-			return ExecArgv(b1(EnvVar{"A", "x\x00y"}), "node", "id")
+			return ExecArgv(b1(EnvVar{"A", "x\x00y"}), "id", "node")
 		},
 		wantErr: ErrInvalid,
 		errText: "value of env A contains a NUL byte",
@@ -434,7 +498,7 @@ var validationCases = []argvCase{
 		name:   "secret-key-invalid",
 		reason: "secret keys are validated like env keys",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"A-B": "x"}}, "node", "id")
+			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"A-B": "x"}}, "id", "node")
 		},
 		wantErr: ErrInvalid,
 		errText: `secret: invalid env key "A-B"`,
@@ -443,7 +507,7 @@ var validationCases = []argvCase{
 		name:   "secret-and-env",
 		reason: "a key given both as env and as a secret is ambiguous",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", Env: []EnvVar{{"T", "1"}}, Secrets: map[string]string{"T": "x"}}, "node", "id")
+			return ExecArgv(Target{Name: "b1", Env: []EnvVar{{"T", "1"}}, Secrets: map[string]string{"T": "x"}}, "id", "node")
 		},
 		wantErr: ErrInvalid,
 		errText: `env key "T" is given both as plain env and as a secret`,
@@ -452,7 +516,7 @@ var validationCases = []argvCase{
 		name:   "secret-reserved",
 		reason: "a secret's value lands in smolvm's own environment, where HOME would move its state",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"HOME": "/x"}}, "node", "id")
+			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"HOME": "/x"}}, "id", "node")
 		},
 		wantErr: ErrInvalid,
 		errText: `secret "HOME" would also change smolvm's own environment`,
@@ -461,43 +525,50 @@ var validationCases = []argvCase{
 		name:   "secret-reserved-prefix",
 		reason: "SMOLVM_* steers smolvm too",
 		build: func() (Invocation, error) {
-			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"SMOLVM_DATA_DIR": "/x"}}, "node", "id")
+			return ExecArgv(Target{Name: "b1", Secrets: map[string]string{"SMOLVM_DATA_DIR": "/x"}}, "id", "node")
 		},
 		wantErr: ErrInvalid,
 		errText: `secret "SMOLVM_DATA_DIR" would also change`,
 	},
 	{
+		name:    "stdio-unknown",
+		reason:  "an unknown stdio form is refused, not run as some other form",
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{}, nil, Stdio(7)) },
+		wantErr: ErrInvalid,
+		errText: "unknown stdio 7",
+	},
+	{
 		name:    "prompt-mode-unknown",
 		reason:  "an unknown prompt mode is refused, not silently treated as claude",
-		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{PromptMode: "gemini"}, nil, false) },
+		build:   func() (Invocation, error) { return AgentArgv(b1(), Agent{PromptMode: "gemini"}, nil, Buffered) },
 		wantErr: ErrInvalid,
 		errText: `unknown prompt mode "gemini"`,
 	},
 	{
 		name:    "script-nul",
 		reason:  "a script with NUL cannot be passed",
-		build:   func() (Invocation, error) { return ExecArgv(b1(), "node", "a\x00") },
+		build:   func() (Invocation, error) { return ExecArgv(b1(), "a\x00", "node") },
 		wantErr: ErrInvalid,
 		errText: "script contains a NUL byte",
 	},
 	{
 		name:    "name-empty",
 		reason:  "smolvm's name rule 1: empty (docs/smolvm.md, Machine names)",
-		build:   func() (Invocation, error) { return ExecArgv(Target{}, "node", "id") },
+		build:   func() (Invocation, error) { return ExecArgv(Target{}, "id", "node") },
 		wantErr: ErrInvalid,
 		errText: "machine name cannot be empty",
 	},
 	{
 		name:    "name-flag",
 		reason:  "smolvm's name rule 3: a name like -h never reaches smolvm",
-		build:   func() (Invocation, error) { return CopyInArgv(Target{Name: "-h"}, "f", "/g") },
+		build:   func() (Invocation, error) { return CopyInArgv(Target{Name: "-h"}, "f", "/g", UploadOptions{}) },
 		wantErr: ErrInvalid,
 		errText: `machine name must start with a letter or digit (got: "-h")`,
 	},
 }
 
 func TestArgv(t *testing.T) {
-	for _, group := range [][]argvCase{agentCases, execCases, cpCases, validationCases} {
+	for _, group := range [][]argvCase{agentCases, execCases, cpCases, resizeCases, validationCases} {
 		for _, tc := range group {
 			t.Run(tc.name, func(t *testing.T) {
 				got, err := tc.build()
@@ -540,7 +611,7 @@ func TestArgv(t *testing.T) {
 // review as a change to a value.
 func TestArgvGolden(t *testing.T) {
 	var b strings.Builder
-	for _, group := range [][]argvCase{agentCases, execCases, cpCases} {
+	for _, group := range [][]argvCase{agentCases, execCases, cpCases, resizeCases} {
 		for _, tc := range group {
 			inv, err := tc.build()
 			if err != nil {
@@ -614,6 +685,8 @@ func TestNewNameIsValid(t *testing.T) {
 	}
 }
 
+var owner1 = Owner{PID: 42, Start: 777, Boot: "boot-1", Host: "host1"}
+
 func TestCreateArgv(t *testing.T) {
 	tests := []struct {
 		name, reason string
@@ -621,16 +694,24 @@ func TestCreateArgv(t *testing.T) {
 		want         []string
 		errText      string
 	}{
-		{"bare", "only the name", Spec{Name: "b1"}, []string{"smolvm", "machine", "create", "--name", "b1"}, ""},
-		{"full", "every field in a fixed order, extra flags last",
-			Spec{Program: "sv", Name: "b1", Image: "node:22", CPUs: 2, MemoryMiB: 1024,
-				MachineEnv: []EnvVar{{"B", "1"}, {"A", "x y"}}, Network: true, CreateFlags: []string{"--storage", "30"}},
+		{"bare", "the name and the owner labels, sorted by key", Spec{Target: Target{Name: "b1"}, Owner: owner1},
+			[]string{"smolvm", "machine", "create", "--name", "b1", "--label", "smolbottle.bottle=1", "--label", "smolbottle.owner.boot=boot-1",
+				"--label", "smolbottle.owner.host=host1", "--label", "smolbottle.owner.pid=42", "--label", "smolbottle.owner.start=777"}, ""},
+		{"full", "every field in a fixed order, labels sorted, extra flags last",
+			Spec{Target: Target{Program: "sv", Name: "b1"}, Image: "node:22", CPUs: 2, MemoryMiB: 1024,
+				MachineEnv: []EnvVar{{"B", "1"}, {"A", "x y"}}, Network: true, CreateFlags: []string{"--storage", "30"},
+				Owner: Owner{PID: 7}, Keep: true, Labels: map[string]string{"team": "a=b", "ci": ""}},
 			[]string{"sv", "machine", "create", "--name", "b1", "--image", "node:22", "--cpus", "2", "--mem", "1024",
-				"-e", "B=1", "-e", "A=x y", "--net", "--storage", "30"}, ""},
-		{"image-dash", "an image starting with - would be a flag", Spec{Name: "b1", Image: "-x"}, nil, `invalid image "-x"`},
-		{"cpus-range", "smolvm takes a u8", Spec{Name: "b1", CPUs: 256}, nil, "cpus 256 out of range"},
-		{"env-key", "machine env keys are validated", Spec{Name: "b1", MachineEnv: []EnvVar{{"A B", ""}}}, nil, `machine env: invalid env key "A B"`},
-		{"name", "the name is validated", Spec{Name: "x-"}, nil, "cannot end with a hyphen"},
+				"-e", "B=1", "-e", "A=x y", "--net", "--label", "ci=", "--label", "smolbottle.bottle=1", "--label", "smolbottle.keep=1",
+				"--label", "smolbottle.owner.pid=7", "--label", "team=a=b", "--storage", "30"}, ""},
+		{"no-owner", "a bottle without an owner could never be told orphaned", Spec{Target: Target{Name: "b1"}}, nil, "owner pid 0"},
+		{"label-own", "bottle's own labels cannot be forged", Spec{Target: Target{Name: "b1"}, Owner: owner1, Labels: map[string]string{LabelPID: "1"}}, nil, "bottle's own"},
+		{"label-eq", "smolvm splits at the first '=': a key with '=' would change meaning", Spec{Target: Target{Name: "b1"}, Owner: owner1, Labels: map[string]string{"a=b": "c"}}, nil, `label key "a=b"`},
+		{"label-empty", "smolvm refuses an empty key", Spec{Target: Target{Name: "b1"}, Owner: owner1, Labels: map[string]string{"": "c"}}, nil, `label key ""`},
+		{"image-dash", "an image starting with - would be a flag", Spec{Target: Target{Name: "b1"}, Image: "-x", Owner: owner1}, nil, `invalid image "-x"`},
+		{"cpus-range", "smolvm takes a u8", Spec{Target: Target{Name: "b1"}, CPUs: 256, Owner: owner1}, nil, "cpus 256 out of range"},
+		{"env-key", "machine env keys are validated", Spec{Target: Target{Name: "b1"}, MachineEnv: []EnvVar{{"A B", ""}}, Owner: owner1}, nil, `machine env: invalid env key "A B"`},
+		{"name", "the name is validated", Spec{Target: Target{Name: "x-"}}, nil, "cannot end with a hyphen"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,11 +19,12 @@ type Bottle interface {
 	Name() string
 	// RunAgent runs the agent with args and returns its in-guest exit code.
 	RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error)
-	// Exec runs "/bin/sh -c script" as user ("" means "node") and
-	// captures the result. A non-zero guest exit is not an error.
+	// Exec runs "/bin/sh -c script" as user ("" means DefaultAgentUser)
+	// and captures the result. A non-zero guest exit is not an error.
 	Exec(ctx context.Context, script, user string) (ExecResult, error)
-	// CopyIn copies a host file into the guest.
-	CopyIn(ctx context.Context, hostPath, guestPath string) error
+	// CopyIn copies a host file into the guest, with the mode and owner
+	// opts gives it (the zero value keeps smolvm's defaults).
+	CopyIn(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error
 	// CopyOut copies a guest file to the host.
 	CopyOut(ctx context.Context, guestPath, hostPath string) error
 	// Close releases the bottle; it is idempotent and safe to call
@@ -33,21 +34,32 @@ type Bottle interface {
 
 // RunOptions says how RunAgent connects the agent to the user.
 type RunOptions struct {
-	// TTY allocates a guest terminal ("-i -t").
+	// TTY gives the agent a guest terminal ("-i -t", see TTY). Without it
+	// the agent's stdin is forwarded and its stdout and stderr stream live
+	// ("-i", see Streamed): nothing is held back, nothing is capped.
 	TTY bool
+	// ResizeFIFO, with TTY, runs the agent under the resize side channel's
+	// wrapper (see ResizeWrap): sizes written into this guest FIFO with
+	// ResizeArgv apply to the agent's terminal, for a smolvm that does not
+	// forward window-size changes. "" runs the agent's argv unchanged.
+	ResizeFIFO string
 	// Stdin, Stdout and Stderr default to the process's own.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	// Terminal runs the TTY command (normally the PTY-resize bridge, which
-	// sets cmd's stdio and SysProcAttr itself) and returns its exit code.
-	// When nil, a TTY command runs directly on the given stdio, without
-	// window-size forwarding.
-	Terminal func(cmd *exec.Cmd) (int, error)
+	// Runner, if set, runs the agent's smolvm command and returns its exit
+	// status (128+n when signal n killed it) instead of cmd.Run: the bottle
+	// CLI passes the PTY-resize bridge, which puts a TTY command on a
+	// terminal that follows the user's window and forwards signals on both
+	// paths. cmd comes with its stdio set and no SysProcAttr. A Runner may
+	// connect Stdin and Stdout elsewhere (to a terminal) but must keep
+	// Stderr: it carries smolvm's own messages, whose last line tells a
+	// smolvm failure from the agent's exit status.
+	Runner func(cmd *exec.Cmd) (int, error)
 }
 
 // Machine is a Bottle backed by a smolvm machine.
 type Machine struct {
-	target  Target // only DefaultUser changes (once), under mu
+	target  Target // only GuestUser changes (once), under mu
 	agent   Agent
 	mu      sync.Mutex
 	cleanup *cleanupStack // nil when the machine is not owned
@@ -59,11 +71,10 @@ type Machine struct {
 var _ Bottle = (*Machine)(nil)
 
 // Open returns a handle on an existing machine without creating or starting
-// anything; its Close does nothing. An empty t.Program is resolved with
-// Program (so $SMOLVM applies). When t.DefaultUser is empty, the first
-// RunAgent or Exec asks the guest (see ProbeArgv).
+// anything; its Close does nothing. When t.GuestUser is empty, the first
+// RunAgent or Exec asks the guest ("smolvm machine exec --name NAME --
+// id -un").
 func Open(t Target, a Agent) (*Machine, error) {
-	t.Program = Program(t.Program)
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
@@ -92,19 +103,11 @@ func cloneTarget(t Target) Target {
 // Name returns the machine name.
 func (m *Machine) Name() string { return m.target.Name }
 
-// Target returns a copy of what the machine's argv address, with the
-// default user as known so far.
-func (m *Machine) Target() Target {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return cloneTarget(m.target)
-}
-
-// DefaultUser returns the guest's default exec user, asking the guest once
-// when it is not known yet.
-func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
+// GuestUser returns the user smolvm exec runs as in this guest, asking the
+// guest once when it is not known yet.
+func (m *Machine) GuestUser(ctx context.Context) (string, error) {
 	t, err := m.execTarget(ctx)
-	return t.DefaultUser, err
+	return t.GuestUser, err
 }
 
 // execTarget returns the target an exec addresses, with the default user
@@ -113,12 +116,12 @@ func (m *Machine) DefaultUser(ctx context.Context) (string, error) {
 func (m *Machine) execTarget(ctx context.Context) (Target, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.target.DefaultUser == "" {
+	if m.target.GuestUser == "" {
 		u, err := probeUser(ctx, m.target)
 		if err != nil {
 			return Target{}, err
 		}
-		m.target.DefaultUser = u
+		m.target.GuestUser = u
 	}
 	return m.target, nil
 }
@@ -131,7 +134,7 @@ func (m *Machine) cpTarget() Target {
 
 // probeUser runs "id -un" with smolvm's default exec user.
 func probeUser(ctx context.Context, t Target) (string, error) {
-	inv, err := ProbeArgv(t)
+	inv, err := probeArgv(t)
 	if err != nil {
 		return "", err
 	}
@@ -149,54 +152,53 @@ func probeUser(ctx context.Context, t Target) (string, error) {
 	return user, nil
 }
 
-// AgentInvocation returns the agent's command line (for a TTY, the command
-// to run behind the PTY-resize bridge).
-func (m *Machine) AgentInvocation(ctx context.Context, args []string, tty bool) (Invocation, error) {
-	t, err := m.execTarget(ctx)
-	if err != nil {
-		return Invocation{}, err
-	}
-	return AgentArgv(t, m.agent, args, tty)
-}
-
-// RunAgent runs the agent and returns its exit code. Without a TTY, a
-// failure of smolvm itself (see classify) is returned as a *SmolvmError.
+// RunAgent runs the agent and returns its exit code. A failure of smolvm
+// itself (see classify) is a *SmolvmError, on both paths: smolvm's own
+// stderr is read apart from the agent's output on a terminal, and shares
+// the stream with the agent's stderr without one.
 func (m *Machine) RunAgent(ctx context.Context, args []string, opts RunOptions) (int, error) {
-	inv, err := m.AgentInvocation(ctx, args, opts.TTY)
+	t, err := m.execTarget(ctx)
 	if err != nil {
 		return -1, err
 	}
-	cmd := inv.Command(ctx)
+	stdio := Streamed
+	if opts.TTY {
+		stdio = TTY
+	}
+	inv, err := AgentArgv(t, m.agent, args, stdio)
+	if err != nil {
+		return -1, err
+	}
+	if opts.ResizeFIFO != "" {
+		if !opts.TTY {
+			return -1, invalidf("a resize FIFO needs a terminal (RunOptions.TTY)")
+		}
+		if inv, err = ResizeWrap(inv, opts.ResizeFIFO); err != nil {
+			return -1, err
+		}
+	}
+	cmd := inv.command(ctx)
 	// The agent talks to the user's terminal: it stays in the terminal's
 	// foreground process group (a background group reading the terminal
-	// would be stopped by SIGTTIN), so only the child is killed on cancel.
+	// would be stopped by SIGTTIN), so only the child is killed on cancel;
+	// a Runner sets its own group or session.
 	cmd.SysProcAttr = nil
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = or[io.Reader](opts.Stdin, os.Stdin), or[io.Writer](opts.Stdout, os.Stdout), or[io.Writer](opts.Stderr, os.Stderr)
-	if opts.TTY && opts.Terminal != nil {
-		code, err := opts.Terminal(cmd)
-		if err != nil {
-			return code, fmt.Errorf("run agent in %s: %w", m.Name(), err)
-		}
-		return code, nil
+	tail := &tailWriter{w: or[io.Writer](opts.Stderr, os.Stderr)}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = or[io.Reader](opts.Stdin, os.Stdin), or[io.Writer](opts.Stdout, os.Stdout), tail
+	var code int
+	if opts.Runner != nil {
+		code, err = opts.Runner(cmd)
+	} else {
+		code, err = waitCode(cmd, cmd.Run())
 	}
-	// Without a TTY, smolvm's own error line is told apart from the
-	// agent's exit status by stderr's last line: keep it.
-	var tail *tailWriter
-	if !opts.TTY {
-		tail = &tailWriter{w: cmd.Stderr}
-		cmd.Stderr = tail
-	}
-	code, err := waitCode(cmd, cmd.Run())
 	if cerr := ctx.Err(); cerr != nil {
 		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), cerr)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("run agent in %s: %w", m.Name(), err)
 	}
-	if tail != nil {
-		if serr := classify(inv.Argv, code, tail.bytes()); serr != nil {
-			return code, serr
-		}
+	if serr := classify(inv.Argv, code, tail.bytes()); serr != nil {
+		return code, serr
 	}
 	return code, nil
 }
@@ -249,8 +251,8 @@ func (t *tailWriter) bytes() []byte {
 	return t.buf[max(0, len(t.buf)-tailKeep):]
 }
 
-// Exec runs "/bin/sh -c script" as user ("" means "node"), with the
-// machine's guest env and secrets.
+// Exec runs "/bin/sh -c script" as user ("" means DefaultAgentUser), with
+// the machine's guest env and secrets.
 func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, error) {
 	if _, err := checkExec(user, script); err != nil {
 		return ExecResult{}, err // before the default-user probe runs anything
@@ -259,23 +261,19 @@ func (m *Machine) Exec(ctx context.Context, script, user string) (ExecResult, er
 	if err != nil {
 		return ExecResult{}, err
 	}
-	inv, err := ExecArgv(t, user, script)
+	inv, err := ExecArgv(t, script, user)
 	if err != nil {
 		return ExecResult{}, err
 	}
 	return Run(ctx, inv)
 }
 
-// CopyIn copies the host file hostPath to guestPath. A host path with ":"
-// is staged under a colon-free temporary name first (a hard link, else a
-// copy), so smolvm cannot mistake it for MACHINE:PATH.
-func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string) error {
-	return m.CopyInWith(ctx, hostPath, guestPath, UploadOptions{})
-}
-
-// CopyInWith is CopyIn with the uploaded file's mode and owner set by
-// smolvm at upload (see CopyInArgvWith), with no exec in the guest.
-func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error {
+// CopyIn copies the host file hostPath to guestPath, with the mode and
+// owner opts gives it (set by smolvm at upload, with no exec in the guest;
+// see CopyInArgv). A host path with ":" is staged under a colon-free
+// temporary name first (a hard link, else a copy), so smolvm cannot
+// mistake it for MACHINE:PATH.
+func (m *Machine) CopyIn(ctx context.Context, hostPath, guestPath string, opts UploadOptions) error {
 	src := hostPath
 	if strings.Contains(hostPath, ":") {
 		staged, cleanup, err := stage(hostPath)
@@ -285,7 +283,7 @@ func (m *Machine) CopyInWith(ctx context.Context, hostPath, guestPath string, op
 		defer cleanup()
 		src = staged
 	}
-	inv, err := CopyInArgvWith(m.cpTarget(), src, guestPath, opts)
+	inv, err := CopyInArgv(m.cpTarget(), src, guestPath, opts)
 	if err != nil {
 		return err
 	}

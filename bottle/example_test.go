@@ -10,7 +10,7 @@ import (
 
 func ExampleAgentArgv() {
 	inv, err := bottle.AgentArgv(bottle.Target{Name: "b1"}, bottle.Agent{PromptPath: "/run/prompt.md"},
-		[]string{"--dangerously-skip-permissions"}, true)
+		[]string{"--dangerously-skip-permissions"}, bottle.TTY)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func ExampleExecArgv() {
 		Env:     []bottle.EnvVar{{Key: "HTTPS_PROXY", Value: "http://proxy:3128"}},
 		Secrets: map[string]string{"TOKEN": "never in argv"},
 	}
-	inv, err := bottle.ExecArgv(t, "root", "echo $TOKEN")
+	inv, err := bottle.ExecArgv(t, "echo $TOKEN", "root")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -39,14 +39,16 @@ func ExampleExecArgv() {
 // Launch a bottle, use it, and tear it down on every path.
 func ExampleLaunch() {
 	ctx := context.Background()
-	m, err := bottle.Launch(ctx, bottle.Spec{Image: "node:22", Network: true,
-		Env: []bottle.EnvVar{{Key: "CI", Value: "1"}}})
+	m, err := bottle.Launch(ctx, bottle.Spec{
+		Target: bottle.Target{Env: []bottle.EnvVar{{Key: "CI", Value: "1"}}},
+		Image:  "node:22", Network: true,
+	})
 	if err != nil {
 		log.Fatal(err) // whatever Launch made is already gone
 	}
 	defer m.Close() // stop + delete
 
-	if err := m.CopyIn(ctx, "prompt.md", "/home/node/prompt.md"); err != nil {
+	if err := m.CopyIn(ctx, "prompt.md", "/home/node/prompt.md", bottle.UploadOptions{}); err != nil {
 		log.Fatal(err)
 	}
 	res, err := m.Exec(ctx, "ls -l ~", "node")

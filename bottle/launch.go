@@ -6,39 +6,42 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Spec describes a bottle to launch.
+// Spec describes a bottle to launch: the Target its execs address (Name
+// "" generates one; GuestUser "" asks the guest once after start), how to
+// create the machine, and its labels.
 type Spec struct {
-	// Program is the smolvm executable: "" means $SMOLVM, else "smolvm".
-	Program string
-	// Name is the machine name; "" generates "bottle-" + 8 hex digits.
-	Name string
+	Target
 	// Image is the OCI image ("" = a bare machine).
 	Image string
 	// CPUs and MemoryMiB size the machine; 0 keeps smolvm's defaults.
 	CPUs      int
 	MemoryMiB int
-	// MachineEnv is persisted on the machine (create -e K=V).
+	// MachineEnv is persisted on the machine (create -e K=V); Target.Env
+	// is what every exec re-passes.
 	MachineEnv []EnvVar
 	// Network enables networking (--net).
 	Network bool
 	// CreateFlags are appended verbatim to "smolvm machine create".
 	CreateFlags []string
+	// Owner is the process the machine is labelled with (see LabelPID);
+	// the zero value means the calling process (Self).
+	Owner Owner
+	// Keep labels the machine as left running on purpose (LabelKeep): it
+	// is meant to outlive its owner, and Orphaned never reports it.
+	Keep bool
+	// Labels are more labels for the machine (create --label KEY=VALUE).
+	// The owner labels (LabelBottle and the smolbottle.* keys) are
+	// bottle's own and cannot be set here.
+	Labels map[string]string
 
-	// Env is the guest env re-passed on every exec, in order.
-	Env []EnvVar
-	// Secrets are passed to every exec as "-e KEY", values only through
-	// smolvm's environment.
-	Secrets map[string]string
 	// Agent is the agent RunAgent starts.
 	Agent Agent
-	// DefaultUser is the guest's default exec user; "" asks the guest once
-	// after start.
-	DefaultUser string
 	// TeardownTimeout bounds stop + delete (default 2 minutes). Teardown
 	// runs on a fresh context, so it also happens after ctx is cancelled.
 	TeardownTimeout time.Duration
@@ -53,7 +56,8 @@ func NewName() string {
 	return "bottle-" + hex.EncodeToString(b[:])
 }
 
-// CreateArgv builds "smolvm machine create" for spec (Name must be set).
+// CreateArgv builds "smolvm machine create" for spec (Name and Owner must
+// be set): "--label KEY=VALUE" for each label, sorted by key.
 func CreateArgv(spec Spec) (Invocation, error) {
 	if err := ValidateName(spec.Name); err != nil {
 		return Invocation{}, err
@@ -89,6 +93,18 @@ func CreateArgv(spec Spec) (Invocation, error) {
 	if spec.Network {
 		argv = append(argv, "--net")
 	}
+	labels, err := spec.labels()
+	if err != nil {
+		return Invocation{}, err
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		argv = append(argv, "--label", k+"="+labels[k])
+	}
 	for _, f := range spec.CreateFlags {
 		if err := noNUL("create flag", f); err != nil {
 			return Invocation{}, err
@@ -96,6 +112,37 @@ func CreateArgv(spec Spec) (Invocation, error) {
 	}
 	argv = append(argv, spec.CreateFlags...)
 	return Invocation{Argv: argv}, nil
+}
+
+// labels returns every label of the machine: spec.Labels, the owner's
+// and LabelKeep. A key smolvm would split differently (with "="), an empty
+// key and one of bottle's own are refused.
+func (spec Spec) labels() (map[string]string, error) {
+	if spec.Owner.PID <= 0 {
+		return nil, invalidf("owner pid %d: want the process that owns the machine", spec.Owner.PID)
+	}
+	out := spec.Owner.labels()
+	if spec.Keep {
+		out[LabelKeep] = "1"
+	}
+	for k, v := range spec.Labels {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			return nil, invalidf("label key %q: want a non-empty key without '=' or NUL", k)
+		case strings.HasPrefix(k, "smolbottle."):
+			return nil, invalidf("label key %q: smolbottle.* labels are bottle's own", k)
+		}
+		if err := noNUL("value of label "+k, v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	for _, v := range []string{spec.Owner.Boot, spec.Owner.Host, spec.Owner.PIDNS} {
+		if err := noNUL("owner label", v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // lifecycleArgv builds "smolvm machine VERB --name NAME [extra...]".
@@ -107,16 +154,17 @@ func lifecycleArgv(program, verb, name string, extra ...string) Invocation {
 // fails, what was done is undone (stop, then delete) before Launch returns,
 // and the errors are joined. Close on the result does the same teardown.
 func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
-	spec.Program = Program(spec.Program)
 	if spec.Name == "" {
 		spec.Name = NewName()
+	}
+	if spec.Owner == (Owner{}) {
+		spec.Owner = Self()
 	}
 	create, err := CreateArgv(spec)
 	if err != nil {
 		return nil, err
 	}
-	t := Target{Program: spec.Program, Name: spec.Name, Env: spec.Env, Secrets: spec.Secrets, DefaultUser: spec.DefaultUser}
-	m, err := Open(t, spec.Agent)
+	m, err := Open(spec.Target, spec.Agent)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +195,7 @@ func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
 		if started && !(errors.As(err, &serr) && serr.Kind != ErrExit) {
 			stack.push("delete", deleteStep)
 		}
-		return nil, fmt.Errorf("launch %s: create: %w", spec.Name, err)
+		return nil, &LaunchError{Name: spec.Name, Step: "create", Err: err}
 	}
 	stack.push("delete", deleteStep)
 	stack.push("stop", func(ctx context.Context) error {
@@ -155,21 +203,38 @@ func Launch(ctx context.Context, spec Spec) (_ *Machine, err error) {
 		return err
 	})
 	if _, _, err := runOK(ctx, lifecycleArgv(spec.Program, "start", spec.Name)); err != nil {
-		return nil, fmt.Errorf("launch %s: start: %w", spec.Name, err)
+		return nil, &LaunchError{Name: spec.Name, Step: "start", Err: err}
 	}
-	if _, err := m.DefaultUser(ctx); err != nil {
-		return nil, fmt.Errorf("launch %s: %w", spec.Name, err)
+	if _, err := m.GuestUser(ctx); err != nil {
+		return nil, &LaunchError{Name: spec.Name, Step: "probe", Err: err}
 	}
 	m.cleanup = stack
 	return m, nil
 }
 
-// Down stops and deletes the machine name (the CLI's "bottle down").
+// LaunchError is a failed Launch: the machine and the step that failed
+// ("create", "start" or "probe", the default-user probe). What Launch
+// undid, or failed to undo (a *TeardownError), is joined to it.
+type LaunchError struct {
+	Name string
+	Step string
+	Err  error
+}
+
+func (e *LaunchError) Error() string {
+	if e.Step == "probe" {
+		return "launch " + e.Name + ": " + e.Err.Error() // "probe default user: ..."
+	}
+	return "launch " + e.Name + ": " + e.Step + ": " + e.Err.Error()
+}
+func (e *LaunchError) Unwrap() error { return e.Err }
+
+// Down stops and deletes the machine name (the CLI's "bottle down");
+// program "" is DefaultProgram.
 func Down(ctx context.Context, program, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	program = Program(program)
 	if _, _, err := runOK(ctx, lifecycleArgv(program, "stop", name)); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return err

@@ -3,6 +3,8 @@ package bottle
 import (
 	"context"
 	"errors"
+	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,10 +15,11 @@ import (
 func TestLaunchAndClose(t *testing.T) {
 	checkGoroutines(t)
 	s := newStub(t, stubConfig{})
-	m, err := Launch(context.Background(), Spec{Program: s.prog, Image: "node:22", CPUs: 2, MemoryMiB: 1024, Network: true})
+	m, err := Launch(context.Background(), Spec{Target: Target{Program: s.prog}, Image: "node:22", CPUs: 2, MemoryMiB: 1024, Network: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	me := Self()
 	if err := ValidateName(m.Name()); err != nil || !strings.HasPrefix(m.Name(), "bottle-") {
 		t.Errorf("generated name %q: %v", m.Name(), err)
 	}
@@ -24,11 +27,14 @@ func TestLaunchAndClose(t *testing.T) {
 		t.Errorf("after Launch: %v, want %s running", got, m.Name())
 	}
 	create := s.calls()[0].Argv
-	want := []string{"smolvm", "machine", "create", "--name", m.Name(), "--image", "node:22", "--cpus", "2", "--mem", "1024", "--net"}
+	want := []string{"smolvm", "machine", "create", "--name", m.Name(), "--image", "node:22", "--cpus", "2", "--mem", "1024", "--net",
+		"--label", "smolbottle.bottle=1", "--label", "smolbottle.owner.boot=" + me.Boot, "--label", "smolbottle.owner.host=" + me.Host,
+		"--label", "smolbottle.owner.pid=" + strconv.Itoa(me.PID), "--label", "smolbottle.owner.pidns=" + me.PIDNS,
+		"--label", "smolbottle.owner.start=" + strconv.FormatUint(me.Start, 10)}
 	if diff := cmp.Diff(want, create); diff != "" {
 		t.Errorf("create argv (-want +got):\n%s", diff)
 	}
-	if u, _ := m.DefaultUser(context.Background()); u != "root" {
+	if u, _ := m.GuestUser(context.Background()); u != "root" {
 		t.Errorf("probed default user %q, want root", u)
 	}
 
@@ -57,6 +63,7 @@ func TestLaunchFailures(t *testing.T) {
 		wantVerbs    []string
 		wantErr      []error  // each must match errors.Is
 		wantText     []string // each must appear in the message
+		wantStep     string   // the *LaunchError's step; "" for none
 	}{
 		{
 			name:      "create-refused",
@@ -65,6 +72,7 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"create: ", "CPU count must be at least 1"},
+			wantStep:  "create",
 		},
 		{
 			name:      "create-crashed",
@@ -73,14 +81,16 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create", "delete"},
 			wantErr:   []error{ErrExit},
 			wantText:  []string{"panicked"},
+			wantStep:  "create",
 		},
 		{
 			name:      "name-taken",
 			reason:    "a taken name is a clean refusal: the existing machine is not deleted",
-			spec:      Spec{Name: "taken"},
+			spec:      Spec{Target: Target{Name: "taken"}},
 			wantVerbs: []string{"create", "start", "probe", "create"},
-			wantErr:   []error{ErrSmolvm},
+			wantErr:   []error{ErrSmolvm, ErrExists},
 			wantText:  []string{"already exists"},
+			wantStep:  "create",
 		},
 		{
 			name:      "start-fails",
@@ -89,6 +99,7 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create", "start", "stop", "delete"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"start: ", "boom"},
+			wantStep:  "start",
 		},
 		{
 			name:      "probe-fails",
@@ -96,6 +107,7 @@ func TestLaunchFailures(t *testing.T) {
 			cfg:       stubConfig{Actions: map[string]stubAction{"exec": {Exit: 1, Stderr: "id: cannot find name for user ID 1000\n"}}},
 			wantVerbs: []string{"create", "start", "probe", "stop", "delete"},
 			wantText:  []string{"probe default user", "cannot find name"},
+			wantStep:  "probe",
 		},
 		{
 			name:   "teardown-fails-too",
@@ -108,11 +120,12 @@ func TestLaunchFailures(t *testing.T) {
 			wantVerbs: []string{"create", "start", "stop", "delete"},
 			wantErr:   []error{ErrSmolvm},
 			wantText:  []string{"start broke", "teardown: stop: ", "stop broke", "teardown: delete: ", "delete broke"},
+			wantStep:  "start",
 		},
 		{
 			name:      "invalid-spec",
 			reason:    "an invalid spec runs nothing",
-			spec:      Spec{Env: []EnvVar{{"A=B", "x"}}},
+			spec:      Spec{Target: Target{Env: []EnvVar{{"A=B", "x"}}}},
 			wantVerbs: nil,
 			wantErr:   []error{ErrInvalid},
 		},
@@ -143,6 +156,10 @@ func TestLaunchFailures(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("%s: error %q lacks %q", tc.reason, err, want)
 				}
+			}
+			var lerr *LaunchError
+			if errors.As(err, &lerr) != (tc.wantStep != "") || lerr != nil && lerr.Step != tc.wantStep {
+				t.Errorf("%s: error %q: want a *LaunchError of step %q, got %+v", tc.reason, err, tc.wantStep, lerr)
 			}
 			if diff := cmp.Diff(tc.wantVerbs, s.verbs()); diff != "" {
 				t.Errorf("%s: calls (-want +got):\n%s", tc.reason, diff)
@@ -189,7 +206,7 @@ func TestLaunchCancelled(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() {
-				m, err := Launch(ctx, Spec{Program: s.prog, Name: "b1"})
+				m, err := Launch(ctx, Spec{Target: Target{Program: s.prog, Name: "b1"}})
 				if err == nil {
 					err = errors.Join(errors.New("Launch succeeded"), m.Close())
 				}
@@ -213,8 +230,9 @@ func TestLaunchCancelled(t *testing.T) {
 
 func TestLaunchStatedUserSkipsProbe(t *testing.T) {
 	s := newStub(t, stubConfig{ProbeUser: "root"})
-	m, err := Launch(context.Background(), Spec{Program: s.prog, Name: "b1", DefaultUser: "node",
-		Env: []EnvVar{{"A", "1"}}, Agent: Agent{Command: "codex", PromptPath: "/p"}})
+	m, err := Launch(context.Background(), Spec{
+		Target: Target{Program: s.prog, Name: "b1", GuestUser: "node", Env: []EnvVar{{"A", "1"}}},
+		Agent:  Agent{Command: "codex", PromptPath: "/p"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,16 +241,19 @@ func TestLaunchStatedUserSkipsProbe(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("Exec: %v %v", res, err)
 	}
-	inv, err := m.AgentInvocation(context.Background(), []string{"--full-auto"}, true)
-	if err != nil {
-		t.Fatal(err)
+	code, err := m.RunAgent(context.Background(), []string{"--full-auto"},
+		RunOptions{TTY: true, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard})
+	if code != 0 || err != nil {
+		t.Fatalf("RunAgent = %d, %v", code, err)
 	}
-	want := []string{s.prog, "machine", "exec", "--name", "b1", "-i", "-t", "-e", "HOME=/home/node", "-e", "USER=node",
+	calls := s.calls()
+	got := calls[len(calls)-1].Argv
+	want := []string{"smolvm", "machine", "exec", "--name", "b1", "-i", "-t", "-e", "HOME=/home/node", "-e", "USER=node",
 		"-e", "A=1", "--", "codex", "--full-auto", "Read /p and follow the instructions in it."}
-	if diff := cmp.Diff(want, inv.Argv); diff != "" {
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("agent argv (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"create", "start", "exec"}, s.verbs()); diff != "" {
+	if diff := cmp.Diff([]string{"create", "start", "exec", "exec"}, s.verbs()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 	if err := m.Close(); err != nil {

@@ -23,10 +23,14 @@ type ExecResult struct {
 // Kinds of smolvm failure, matched with errors.Is on a *SmolvmError.
 var (
 	// ErrSmolvm: smolvm reported a runtime error of its own (exit 1, last
-	// stderr line "Error: ..."). ErrNotFound failures match it too.
+	// stderr line "Error: ..."). ErrNotFound and ErrExists failures match
+	// it too.
 	ErrSmolvm = errors.New("smolvm failed")
 	// ErrNotFound: smolvm said "vm not found: NAME".
 	ErrNotFound = errors.New("machine not found")
+	// ErrExists: create was refused because the name is taken ("machine
+	// 'NAME' already exists or is being created").
+	ErrExists = errors.New("machine exists")
 	// ErrUsage: smolvm's argument parser rejected the command line (exit 2,
 	// a clap block starting "error: ").
 	ErrUsage = errors.New("smolvm rejected the command line")
@@ -43,7 +47,7 @@ type SmolvmError struct {
 	// Message is smolvm's error line without its "Error: " or "error: "
 	// prefix; for ErrExit, the last line of stderr.
 	Message string
-	// Kind is ErrSmolvm, ErrNotFound, ErrUsage or ErrExit.
+	// Kind is ErrSmolvm, ErrNotFound, ErrExists, ErrUsage or ErrExit.
 	Kind error
 }
 
@@ -57,7 +61,7 @@ func (e *SmolvmError) Error() string {
 
 // Is makes errors.Is(err, ErrSmolvm) and friends work.
 func (e *SmolvmError) Is(target error) bool {
-	return target == e.Kind || (target == ErrSmolvm && e.Kind == ErrNotFound)
+	return target == e.Kind || (target == ErrSmolvm && (e.Kind == ErrNotFound || e.Kind == ErrExists))
 }
 
 // summarize shortens argv for messages: the program, the subcommand and
@@ -90,8 +94,11 @@ func classify(argv []string, code int, stderr []byte) *SmolvmError {
 			return nil
 		}
 		kind := ErrSmolvm
-		if strings.HasPrefix(msg, "vm not found") {
+		switch {
+		case strings.HasPrefix(msg, "vm not found"):
 			kind = ErrNotFound
+		case strings.HasPrefix(msg, "config operation failed: create machine: machine '") && strings.HasSuffix(msg, "' already exists or is being created"):
+			kind = ErrExists
 		}
 		return &SmolvmError{Argv: argv, ExitCode: code, Stderr: stderr, Message: msg, Kind: kind}
 	case 2:
@@ -118,7 +125,7 @@ func lastLine(b []byte) string {
 // holds them.
 const waitDelay = 2 * time.Second
 
-// Command returns an *exec.Cmd for inv: argv[0] is looked up on PATH, the
+// command returns an *exec.Cmd for inv: argv[0] is looked up on PATH, the
 // child's environment is the current one plus inv.Env (secrets), and the
 // child runs in its own process group, which is killed (SIGKILL) when ctx is
 // done, so grandchildren holding the output pipes die too and cancellation
@@ -126,7 +133,7 @@ const waitDelay = 2 * time.Second
 //
 // Callers that attach a terminal may replace SysProcAttr: with Setsid the
 // whole session's group is still killed; with nil only the child is.
-func (inv Invocation) Command(ctx context.Context) *exec.Cmd {
+func (inv Invocation) command(ctx context.Context) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, inv.Argv[0], inv.Argv[1:]...)
 	if len(inv.Env) > 0 {
 		cmd.Env = append(os.Environ(), inv.Env...)
@@ -158,7 +165,7 @@ func run(ctx context.Context, inv Invocation) (res ExecResult, started bool, err
 		return ExecResult{}, false, errors.New("run: empty argv")
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := inv.Command(ctx)
+	cmd := inv.command(ctx)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		return ExecResult{ExitCode: -1}, false, fmt.Errorf("run %s: %w", summarize(inv.Argv), err)

@@ -46,6 +46,12 @@ func TestRunClassifies(t *testing.T) {
 			1, ErrSmolvm, "agent operation failed: vm exec: failed to spawn command"},
 		{"smolvm-after-progress", "progress chatter before smolvm's final Error: line",
 			stubAction{Exit: 1, Stderr: "Starting...\nError: vm not found: b1\n"}, 1, ErrNotFound, "vm not found: b1"},
+		{"smolvm-exists", "create's taken-name refusal is a smolvm failure of kind ErrExists",
+			stubAction{Exit: 1, Stderr: "Error: config operation failed: create machine: machine 'b1' already exists or is being created\n"},
+			1, ErrExists, "config operation failed: create machine: machine 'b1'"},
+		{"smolvm-exists-other", "another error that merely mentions 'already exists' is not ErrExists",
+			stubAction{Exit: 1, Stderr: "Error: agent operation failed: write file: /x already exists\n"},
+			1, ErrSmolvm, "agent operation failed: write file"},
 		{"clap", "exit 2 with a clap block is a usage error",
 			stubAction{Exit: 2, Stderr: clap}, 2, ErrUsage, "unexpected argument '-n' found"},
 		{"guest-exit-2", "exit 2 without a clap block is the guest's",
@@ -54,7 +60,7 @@ func TestRunClassifies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := running(t, stubConfig{Actions: map[string]stubAction{"exec": tc.act}})
-			inv, err := ExecArgv(s.target("b1"), "node", "x")
+			inv, err := ExecArgv(s.target("b1"), "x", "node")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,6 +81,9 @@ func TestRunClassifies(t *testing.T) {
 			if !errors.As(err, &serr) || !errors.Is(err, tc.wantKind) {
 				t.Fatalf("%s: err = %v, want a *SmolvmError of kind %v", tc.reason, err, tc.wantKind)
 			}
+			if tc.wantKind != ErrExists && errors.Is(err, ErrExists) {
+				t.Errorf("%s: err = %v is ErrExists", tc.reason, err)
+			}
 			if serr.Message != tc.wantMsg && !strings.HasPrefix(serr.Message, tc.wantMsg) {
 				t.Errorf("%s: message %q, want %q", tc.reason, serr.Message, tc.wantMsg)
 			}
@@ -94,7 +103,7 @@ func TestRunClassifies(t *testing.T) {
 func TestRunCancelKillsProcessGroup(t *testing.T) {
 	checkGoroutines(t)
 	s := running(t, stubConfig{Actions: map[string]stubAction{"exec": {Hang: true, Grandchild: true}}})
-	inv, err := ExecArgv(s.target("b1"), "node", "sleep 1000")
+	inv, err := ExecArgv(s.target("b1"), "sleep 1000", "node")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +124,7 @@ func TestRunCancelKillsProcessGroup(t *testing.T) {
 }
 
 func TestRunMissingProgram(t *testing.T) {
-	inv, err := ExecArgv(Target{Program: filepath.Join(t.TempDir(), "no-such-smolvm"), Name: "b1"}, "node", "true")
+	inv, err := ExecArgv(Target{Program: filepath.Join(t.TempDir(), "no-such-smolvm"), Name: "b1"}, "true", "node")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +254,7 @@ func TestCopy(t *testing.T) {
 				src = tc.file
 			}
 			guest := "/workspace/" + tc.name
-			if err := m.CopyIn(ctx, src, guest); err != nil {
+			if err := m.CopyIn(ctx, src, guest, UploadOptions{}); err != nil {
 				t.Fatalf("%s: %v", tc.reason, err)
 			}
 			if got := s.guestFile(guest); got != tc.content {
@@ -279,8 +288,8 @@ func TestCopy(t *testing.T) {
 		if err := os.WriteFile(p, []byte("opts\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		opts := UploadOptions{Mode: 0o600, Owner: &Owner{UID: 1000, GID: 1000}}
-		if err := m.CopyInWith(ctx, p, "/home/node/p.md", opts); err != nil {
+		opts := UploadOptions{Mode: 0o600, Owner: &FileOwner{UID: 1000, GID: 1000}}
+		if err := m.CopyIn(ctx, p, "/home/node/p.md", opts); err != nil {
 			t.Fatal(err)
 		}
 		if got := s.guestFile("/home/node/p.md"); got != "opts\n" {
@@ -294,7 +303,7 @@ func TestCopy(t *testing.T) {
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		err := m.CopyIn(ctx, filepath.Join(host, "gone:x"), "/g")
+		err := m.CopyIn(ctx, filepath.Join(host, "gone:x"), "/g", UploadOptions{})
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("staging a missing file: %v, want not-exist", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,17 @@ import (
 
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "smolvm" {
-		os.Exit(stubMain(filepath.Dir(os.Args[0]), os.Args[1:]))
+		self := os.Args[0]
+		if !strings.Contains(self, "/") { // run as "smolvm" from PATH
+			var err error
+			if self, err = exec.LookPath(self); err != nil {
+				// Never fall back to the working directory: the stub's
+				// record and state would land in the source tree.
+				fmt.Fprintln(os.Stderr, "stub smolvm: cannot find its own directory:", err)
+				os.Exit(2)
+			}
+		}
+		os.Exit(stubMain(filepath.Dir(self), os.Args[1:]))
 	}
 	// Under -race every exiting binary sleeps 1s by default; the stub
 	// exits a lot.
@@ -44,6 +55,8 @@ type stubAction struct {
 	Hang bool
 	// Grandchild (with Hang) starts a sleep that holds stdout and stderr.
 	Grandchild bool
+	// Echo copies stdin to stdout, then writes "echoed" on stderr.
+	Echo bool
 }
 
 type stubConfig struct {
@@ -85,8 +98,10 @@ func newStub(t *testing.T, cfg stubConfig) *stub {
 		}
 	})
 	s.configure(cfg)
-	if err := os.Mkdir(filepath.Join(dir, "machines"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"machines", "labels"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return s
 }
@@ -268,6 +283,12 @@ func stubMain(dir string, args []string) int {
 		}
 		fmt.Print(act.Stdout)
 		fmt.Fprint(os.Stderr, act.Stderr)
+		if act.Echo {
+			if _, err := io.Copy(os.Stdout, os.Stdin); err != nil {
+				return 3
+			}
+			fmt.Fprintln(os.Stderr, "echoed")
+		}
 		if act.Hang {
 			if act.Grandchild {
 				cmd := exec.Command("sleep", "300")
@@ -301,6 +322,15 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 			return fail("config operation failed: create machine: machine '%s' already exists or is being created", name)
 		}
 		_ = os.WriteFile(state, []byte("created"), 0o644)
+		labels := map[string]string{}
+		for i := 2; i+1 < len(args); i++ {
+			if args[i] == "--label" {
+				k, v, _ := strings.Cut(args[i+1], "=")
+				labels[k] = v
+			}
+		}
+		b, _ := json.Marshal(labels)
+		_ = os.WriteFile(filepath.Join(dir, "labels", name), b, 0o644)
 		fmt.Printf("Created machine: %s\n", name)
 	case "start":
 		if !exists {
@@ -321,6 +351,7 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 			return fail("vm not found: %s", name)
 		}
 		_ = os.Remove(state)
+		_ = os.Remove(filepath.Join(dir, "labels", name))
 		fmt.Printf("Deleted machine: %s\n", name)
 	case "exec":
 		if !exists {
@@ -336,6 +367,20 @@ func stubApply(dir, verb, name string, args []string, cfg stubConfig) int {
 			}
 			fmt.Println(u)
 		}
+	case "ls":
+		// machine ls --json: name, state and labels, as smolvm prints them.
+		entries, _ := os.ReadDir(filepath.Join(dir, "machines"))
+		out := []map[string]any{}
+		for _, e := range entries {
+			st, _ := os.ReadFile(filepath.Join(dir, "machines", e.Name()))
+			labels := map[string]string{}
+			if b, err := os.ReadFile(filepath.Join(dir, "labels", e.Name())); err == nil {
+				_ = json.Unmarshal(b, &labels)
+			}
+			out = append(out, map[string]any{"name": e.Name(), "state": string(st), "labels": labels, "cpus": 4})
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Println(string(b))
 	case "cp":
 		pos := args[2:]
 		for len(pos) > 2 && slices.Contains([]string{"--mode", "--uid", "--gid"}, pos[0]) {

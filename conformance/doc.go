@@ -28,12 +28,22 @@
 //	                       script's model, torn down at the end like cleanup
 //	cleanup NAME...        at the end of the script, whatever happened:
 //	                       smolvm machine delete --name NAME -f
-//	waitguest NAME SCRIPT  wait until sh -c SCRIPT succeeds in the machine
-//	waitlog NAME REGEXP    wait until the fake's invocation log matches (fake only)
 //
-// and those of internal/scripttest (exitcode, pty). Machine names carry
-// $RUN, unique per script run, so concurrent runs against one real smolvm
-// never meet. $MODEL, $IMAGE and $AGENT_IMAGE (the image with the stub
+// and those shared with the repository's own scripts (internal/scripttest):
+//
+//	exitcode N PROG ARGS...     run PROG, which must exit with N
+//	pty start|resize|send|wait|signal|exit NAME ...
+//	                            a program on a terminal the script controls
+//	waitguest NAME SCRIPT       wait until sh -c SCRIPT succeeds in the machine
+//	waitlog NAME REGEXP         wait until the fake's invocation log matches (fake only)
+//	waitstatus NAME REGEXP      wait until smolvm machine status matches
+//	waitls REGEXP               wait until smolvm machine ls matches
+//
+// The waits poll for up to 20 s instead of sleeping for a guessed time;
+// their REGEXPs are multi-line, like testscript's stdout.
+//
+// Machine names carry $RUN, unique per script run, so concurrent runs
+// against one real smolvm never meet. $MODEL, $IMAGE and $AGENT_IMAGE (the image with the stub
 // agents for bottle run, see Options.RootImage) describe the model.
 //
 // # Conditions
@@ -43,6 +53,12 @@
 // fake log shows every argv) and [agent-image] are capabilities.
 // Options.Conditions sets more, or overrides faults and log; a condition
 // nobody defines fails the script.
+//
+// # Files
+//
+// conformance.go holds the API (Options, Run); config.go resolves Options
+// and sets each script up; commands.go has launch and cleanup; scripts.go
+// the embedded scripts and their model lines; report.go the summary.
 //
 // # Summary
 //

@@ -11,6 +11,7 @@ import (
 	"github.com/smolbottle/smolbottle/internal/bottlecli"
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
+	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
 // The images the suite ships for the fake (written out by writeImages):
@@ -35,8 +36,10 @@ func programs(fake bool) map[string]func() {
 		"bottle": func() { os.Exit(bottlecli.Main()) },
 	}
 	if fake {
-		p["smolvm"] = func() { os.Exit(fakesmolvm.Main()) }
+		// smolvmtest registers the fake as "smolvm", and with it Go
+		// tests of the same binary can have a private fake each.
 		p["fake-smolvm"] = func() { os.Exit(fakesmolvm.Main()) }
+		return smolvmtest.Commands(p)
 	}
 	return p
 }

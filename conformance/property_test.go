@@ -27,11 +27,12 @@ type call struct {
 	Keys    []string          // the -e keys in the order given: guest env keeps insertion order
 	User    string
 	Command []string
+	Stdin   bool // -i (or -t, which implies it): stdin forwarded, output streamed
 	TTY     bool
 }
 
 // want computes the meaning of a bottle call from its inputs alone.
-func want(t bottle.Target, user string, command []string, tty bool) call {
+func want(t bottle.Target, user string, command []string, stdio bottle.Stdio) call {
 	env := map[string]string{"HOME": "/home/" + user, "USER": user}
 	if user == "root" {
 		env["HOME"] = "/root"
@@ -48,7 +49,8 @@ func want(t bottle.Target, user string, command []string, tty bool) call {
 	}
 	slices.Sort(secretKeys) // a map has no order; bottle sorts for a deterministic argv
 	keys = append(keys, secretKeys...)
-	return call{Machine: t.Name, Env: env, Keys: keys, User: user, Command: command, TTY: tty}
+	return call{Machine: t.Name, Env: env, Keys: keys, User: user, Command: command,
+		Stdin: stdio != bottle.Buffered, TTY: stdio == bottle.TTY}
 }
 
 // got reads an invocation back through the fake's parser. defaultUser is
@@ -92,7 +94,8 @@ func got(inv bottle.Invocation, defaultUser string) (call, error) {
 		}
 		user, cmd = cmd[2], cmd[4:]
 	}
-	return call{Machine: p.Machine, Env: env, Keys: keys, User: user, Command: cmd, TTY: p.TTY && p.Interactive}, nil
+	return call{Machine: p.Machine, Env: env, Keys: keys, User: user, Command: cmd,
+		Stdin: p.Interactive || p.TTY, TTY: p.TTY}, nil
 }
 
 // input is one generated case.
@@ -102,13 +105,13 @@ type input struct {
 	script  string
 	agent   bottle.Agent
 	args    []string
-	tty     bool
+	stdio   bottle.Stdio
 	secrets []string // secret values, which must never appear in argv
 }
 
 func checkExec(t *testing.T, in input) {
 	t.Helper()
-	inv, err := bottle.ExecArgv(in.target, in.user, in.script)
+	inv, err := bottle.ExecArgv(in.target, in.script, in.user)
 	if err != nil {
 		if errors.Is(err, bottle.ErrInvalid) || errors.Is(err, bottle.ErrUserSwitch) {
 			return
@@ -117,14 +120,14 @@ func checkExec(t *testing.T, in input) {
 	}
 	user := in.user
 	if user == "" {
-		user = bottle.DefaultUser
+		user = bottle.DefaultAgentUser
 	}
-	compare(t, "exec", inv, in, want(in.target, user, []string{"/bin/sh", "-c", in.script}, false))
+	compare(t, "exec", inv, in, want(in.target, user, []string{"/bin/sh", "-c", in.script}, bottle.Buffered))
 }
 
 func checkAgent(t *testing.T, in input) {
 	t.Helper()
-	inv, err := bottle.AgentArgv(in.target, in.agent, in.args, in.tty)
+	inv, err := bottle.AgentArgv(in.target, in.agent, in.args, in.stdio)
 	if err != nil {
 		if errors.Is(err, bottle.ErrInvalid) || errors.Is(err, bottle.ErrUserSwitch) {
 			return
@@ -158,12 +161,12 @@ func checkAgent(t *testing.T, in input) {
 	default:
 		cmd = append(append(cmd, "--append-system-prompt-file", a.PromptPath), in.args...)
 	}
-	compare(t, "agent", inv, in, want(in.target, a.User, cmd, in.tty))
+	compare(t, "agent", inv, in, want(in.target, a.User, cmd, in.stdio))
 }
 
 func compare(t *testing.T, what string, inv bottle.Invocation, in input, w call) {
 	t.Helper()
-	g, err := got(inv, in.target.DefaultUser)
+	g, err := got(inv, in.target.GuestUser)
 	if err != nil {
 		t.Fatalf("%s argv %q: the fake cannot read it: %v", what, inv.Argv, err)
 	}
@@ -243,7 +246,7 @@ func genInput(r *rand.Rand) input {
 		}
 	}
 	in.user = users[r.IntN(len(users))]
-	in.target.DefaultUser = []string{"", "root", "node", in.user}[r.IntN(4)]
+	in.target.GuestUser = []string{"", "root", "node", in.user}[r.IntN(4)]
 	in.script = genText(r, 30)
 	in.agent = bottle.Agent{
 		Command:    []string{"", "claude", "codex", "/opt/agent/bin/stub"}[r.IntN(4)],
@@ -260,7 +263,7 @@ func genInput(r *rand.Rand) input {
 		}
 		in.args = append(in.args, a)
 	}
-	in.tty = r.IntN(2) == 0
+	in.stdio = bottle.Stdio(r.IntN(3))
 	return in
 }
 
@@ -273,7 +276,7 @@ func TestArgvParsedBack(t *testing.T) {
 		in := genInput(r)
 		checkExec(t, in)
 		checkAgent(t, in)
-		if _, err := bottle.ExecArgv(in.target, in.user, in.script); err == nil {
+		if _, err := bottle.ExecArgv(in.target, in.script, in.user); err == nil {
 			accepted++
 		}
 	}
@@ -292,10 +295,10 @@ func FuzzArgvParsedBack(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name, user string, defaultSel uint8, key, val, secret, script, arg, prompt string, modeSel uint8) {
 		in := input{
 			target: bottle.Target{
-				Program:     "smolvm",
-				Name:        name,
-				Env:         []bottle.EnvVar{{Key: key, Value: val}},
-				DefaultUser: []string{"", "root", "node", user}[defaultSel%4],
+				Program:   "smolvm",
+				Name:      name,
+				Env:       []bottle.EnvVar{{Key: key, Value: val}},
+				GuestUser: []string{"", "root", "node", user}[defaultSel%4],
 			},
 			user:   user,
 			script: script,
@@ -305,8 +308,8 @@ func FuzzArgvParsedBack(f *testing.F) {
 				PromptPath: prompt,
 				User:       user,
 			},
-			args: []string{arg},
-			tty:  modeSel&8 != 0,
+			args:  []string{arg},
+			stdio: bottle.Stdio(modeSel / 8 % 3),
 		}
 		if secret != "" && key != "SECRET_0" {
 			in.target.Secrets = map[string]string{"SECRET_0": secret}

@@ -25,7 +25,8 @@ type Size struct {
 func (s Size) String() string { return fmt.Sprintf("%dx%d", s.Rows, s.Cols) }
 
 // Resizer pushes the user's window size somewhere besides the host PTY, for
-// example into the guest through a side channel (see SideChannel). Run calls
+// example into the guest through a side channel (package bottle's
+// ResizeArgv). Run calls
 // it once when the command has started and again after every change of the
 // user's window. Calls never overlap; bursts are coalesced, so a call always
 // carries the newest size and intermediate sizes may be skipped. ctx ends
@@ -42,7 +43,11 @@ type Options struct {
 	// inherits Stdin, Stdout and Stderr.
 	Stdin  *os.File
 	Stdout io.Writer
-	Stderr io.Writer // plain path only: on the TTY path the command's stderr is the PTY
+	// Stderr is the command's stderr on the plain path. On the TTY path
+	// the command's stderr is the PTY. Either way a cmd.Stderr set before
+	// Run is kept: a command whose own messages must reach the caller
+	// apart from the session's output (smolvm's error line) sets it.
+	Stderr io.Writer
 
 	// Signals delivers SIGWINCH, SIGINT, SIGTERM and SIGHUP. Nil means Run
 	// subscribes to them itself (signal.Notify) for its duration.
@@ -56,14 +61,14 @@ type Options struct {
 	ResizeError func(error)
 }
 
-// ForwardedSignals are the signals Run passes on to the command.
-var ForwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+// forwardedSignals are the signals Run passes on to the command.
+var forwardedSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
 
-// Notify subscribes to SIGWINCH and ForwardedSignals, as Run does when
+// notify subscribes to SIGWINCH and forwardedSignals, as Run does when
 // Options.Signals is nil. Call stop to unsubscribe.
-func Notify() (signals <-chan os.Signal, stop func()) {
+func notify() (signals <-chan os.Signal, stop func()) {
 	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, append([]os.Signal{syscall.SIGWINCH}, ForwardedSignals...)...)
+	signal.Notify(ch, append([]os.Signal{syscall.SIGWINCH}, forwardedSignals...)...)
 	return ch, func() { signal.Stop(ch) }
 }
 
@@ -73,8 +78,8 @@ func IsTerminal(f *os.File) bool {
 	return f != nil && term.IsTerminal(int(f.Fd()))
 }
 
-// GetSize returns the window size of the terminal f.
-func GetSize(f *os.File) (Size, error) {
+// getSize returns the window size of the terminal f.
+func getSize(f *os.File) (Size, error) {
 	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
 	if err != nil {
 		return Size{}, fmt.Errorf("read terminal size: %w", err)
@@ -86,12 +91,12 @@ func GetSize(f *os.File) (Size, error) {
 // the package documentation, and returns the command's exit code: its exit
 // status, or 128+n when signal n killed it. A non-nil error means the
 // bridge itself failed (the command could not start, no PTY could be
-// allocated); the exit code is then -1. cmd's Stdin, Stdout and Stderr are
-// set by Run.
+// allocated); the exit code is then -1. cmd's Stdin and Stdout are set by
+// Run, and its Stderr unless already set.
 func Run(cmd *exec.Cmd, o Options) (code int, err error) {
 	sigs := o.Signals
 	if sigs == nil {
-		ch, stop := Notify()
+		ch, stop := notify()
 		defer stop()
 		sigs = ch
 	}
@@ -170,7 +175,7 @@ func (c *child) exitCode() int {
 	return st.ExitCode()
 }
 
-// forwardSignals passes ForwardedSignals on to c and SIGWINCH to winch
+// forwardSignals passes forwardedSignals on to c and SIGWINCH to winch
 // (without blocking: one pending SIGWINCH stands for any number) until stop
 // is closed.
 func forwardSignals(c *child, sigs <-chan os.Signal, winch chan<- struct{}, stop <-chan struct{}) {
@@ -204,7 +209,10 @@ func runPlain(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (int, error) {
 	if o.Stdin != nil {
 		cmd.Stdin = o.Stdin
 	}
-	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+	cmd.Stdout = o.Stdout
+	if cmd.Stderr == nil {
+		cmd.Stderr = o.Stderr
+	}
 	attr := withAttrs(cmd.SysProcAttr)
 	attr.Setpgid = true
 	cmd.SysProcAttr = attr
@@ -262,7 +270,7 @@ var restoreHook func()
 // runTTY is the terminal path.
 func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err error) {
 	inFd := int(o.Stdin.Fd())
-	size, err := GetSize(o.Stdin)
+	size, err := getSize(o.Stdin)
 	if err != nil {
 		return -1, err
 	}
@@ -321,7 +329,10 @@ func runTTY(cmd *exec.Cmd, o Options, sigs <-chan os.Signal) (code int, err erro
 	}
 	defer restore()
 
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.Stdin, cmd.Stdout = tty, tty
+	if cmd.Stderr == nil {
+		cmd.Stderr = tty
+	}
 	attr := withAttrs(cmd.SysProcAttr)
 	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
 	cmd.SysProcAttr = attr
@@ -483,7 +494,7 @@ func applySizes(user *os.File, m *master, last Size, winch <-chan struct{}, stop
 			return
 		case <-winch:
 		}
-		s, err := GetSize(user)
+		s, err := getSize(user)
 		if err != nil || s == last {
 			continue
 		}

@@ -38,7 +38,11 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Printf("ready %d\n", sleep.Process.Pid)
 		_ = sleep.Wait()
+		// A signal to the group may end the sleep a moment before the
+		// runtime acts on our own copy of it: wait for that instead of
+		// exiting 0 (a test that sends no signal kills us at cleanup).
 		fmt.Println("not-killed")
+		time.Sleep(time.Hour)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -564,4 +568,59 @@ func TestPushSizesCoalesces(t *testing.T) {
 	if len(g.entered) != 0 {
 		t.Errorf("%d more pushes after the newest size, want none", len(g.entered))
 	}
+}
+
+// TestCommandStderrKept: a Stderr the caller set on cmd keeps the
+// command's own messages apart from the session, on both paths (the TTY
+// path would otherwise give the command the PTY as stderr).
+func TestCommandStderrKept(t *testing.T) {
+	t.Run("tty", func(t *testing.T) {
+		var errb syncBuffer
+		cmd := exec.Command("sh", "-c", `echo to-terminal; echo to-stderr >&2; [ -t 2 ] && echo stderr-is-tty; exit 4`)
+		cmd.Stderr = &errb
+		s := startCmd(t, 24, 80, cmd, Options{})
+		s.expect("to-terminal")
+		s.finish(4)
+		if got := errb.String(); got != "to-stderr\n" {
+			t.Errorf("cmd.Stderr got %q, want the command's stderr", got)
+		}
+		if out := string(s.term.Output()); strings.Contains(out, "to-stderr") || strings.Contains(out, "stderr-is-tty") {
+			t.Errorf("the command's stderr reached the terminal: %q", out)
+		}
+	})
+	t.Run("plain", func(t *testing.T) {
+		in, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		var out, optErr, cmdErr bytes.Buffer
+		cmd := exec.Command("sh", "-c", `echo out; echo err >&2`)
+		cmd.Stderr = &cmdErr
+		if code, err := Run(cmd, Options{Stdin: in, Stdout: &out, Stderr: &optErr, Signals: make(chan os.Signal)}); code != 0 || err != nil {
+			t.Fatalf("Run = %d, %v", code, err)
+		}
+		if out.String() != "out\n" || cmdErr.String() != "err\n" || optErr.Len() != 0 {
+			t.Errorf("stdout %q, cmd.Stderr %q, Options.Stderr %q; want stderr in cmd.Stderr only", out.String(), cmdErr.String(), optErr.String())
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the command's copy goroutine and
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

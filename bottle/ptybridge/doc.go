@@ -45,47 +45,11 @@
 // guest reports that the session started, so the guest command can begin at
 // 80x24; it then forwards each SIGWINCH. The host PTY is sized before the
 // command starts, so a forwarding smolvm brings the guest to the user's size
-// on its own, at start and after every resize. That is mode Forward, the
-// default, which runs smolvm's argv exactly as given.
+// on its own, at start and after every resize.
 //
-// A smolvm that does not forward resizes needs mode Exec, chosen with
-// BOTTLE_RESIZE=exec in the bottle CLI. The guest command is wrapped in a
-// small POSIX shell script (busybox ash is enough) that starts a resize
-// loop and then execs the command:
-//
-//	smolvm machine exec ... -- sh -c 'f=$1 p=$$; shift; ...; exec "$@"' sh /tmp/.bottle-resize-ID CMD...
-//
-// The loop creates the FIFO /tmp/.bottle-resize-ID (mode 600, so only the
-// session's user can write to it), keeps the session's terminal as an open
-// descriptor, and turns each "ROWS COLS" line it reads from the FIFO into
-// one `stty rows R cols C` on that descriptor. Every size (once at start,
-// then after each coalesced resize) is written into the FIFO by a
-// side-channel exec:
-//
-//	smolvm machine exec --name M -- sh -c '...printf "%s %s\n" "$2" "$3" 1<>"$f"' sh FIFO R C
-//
-// The loop never opens the terminal by its path: where exec runs as an
-// image's non-root user, the session's pts belongs to root (0620) and
-// cannot be opened by that user, but a descriptor the session already
-// holds needs no permission. Setting the size makes the guest kernel
-// deliver SIGWINCH to the session's foreground process, as forwarding
-// would. stty sets rows and columns with one ioctl each, so a program may
-// see the new rows with the old columns for a moment, then the full size.
-//
-// The FIFO only appears once the loop holds it open, and writers open it
-// read-write, so a push never blocks and never loses its line. The loop
-// ends with the session: it gets the kernel's SIGHUP when the session
-// leader exits, and a watcher checks every second that the command (the
-// wrapper's PID, which exec keeps) still lives, then removes the FIFO and
-// stops the loop. The loop is not a child of the command, so a `wait` in
-// the command does not wait for it. If the session is killed with SIGKILL
-// along with its whole process group, an empty FIFO may stay in the
-// guest's /tmp.
-//
-// The pushes never overlap and always carry the newest size, so the guest
-// ends at the user's size whatever order smolvm's own first size and the
-// pushes arrive in. Exec mode also works with a smolvm that does forward;
-// the price is one short exec per resize burst, a guest argv that differs
-// from the original's (docs/original.md), and two small shell processes per session, which is why
-// it is not the default.
+// For a smolvm that does not forward resizes, Options.Resizer is told each
+// size (once at start, then after each coalesced resize), never two calls
+// at once and always the newest size, so it can push the size into the
+// guest another way. Package bottle has such a side channel (ResizeWrap,
+// ResizeArgv); the bottle CLI plugs it in with BOTTLE_RESIZE=exec.
 package ptybridge

@@ -45,15 +45,29 @@ func runArgv(c *cli, args []string) error {
 // agentFlags are the flags that describe the agent.
 type agentFlags struct {
 	command, mode, promptPath, user string
-	noTTY                           bool
+	noTTY, stream                   bool
 }
 
 func (af *agentFlags) register(fs *flagSet) {
 	fs.StringVar(&af.command, "agent", bottle.DefaultAgentCommand, "agent `COMMAND` in the guest")
 	fs.StringVar(&af.mode, "prompt-mode", "", "`MODE`: claude_append_file or codex_read_prompt_file (default: codex_read_prompt_file for codex, else claude_append_file)")
 	fs.StringVar(&af.promptPath, "prompt-path", "", "guest `PATH` of the prompt file (none: no prompt arguments)")
-	fs.StringVar(&af.user, "user", bottle.DefaultUser, "`USER` that runs the agent")
-	fs.BoolVar(&af.noTTY, "no-tty", false, "no guest terminal (no -i -t)")
+	fs.StringVar(&af.user, "user", bottle.DefaultAgentUser, "`USER` that runs the agent")
+	fs.BoolVar(&af.noTTY, "no-tty", false, "no guest terminal and no stdin: the original's buffered form (no -i -t)")
+	fs.BoolVar(&af.stream, "stream", false, "the headless form 'bottle run' uses without a terminal: stdin forwarded, output streamed (-i)")
+}
+
+// stdio is the form the flags ask for: a terminal unless told otherwise.
+func (af *agentFlags) stdio() (bottle.Stdio, error) {
+	switch {
+	case af.noTTY && af.stream:
+		return 0, usageErrorf("argv agent: --no-tty and --stream are two different forms: give one")
+	case af.stream:
+		return bottle.Streamed, nil
+	case af.noTTY:
+		return bottle.Buffered, nil
+	}
+	return bottle.TTY, nil
 }
 
 func (af *agentFlags) agent() bottle.Agent {
@@ -63,7 +77,11 @@ func (af *agentFlags) agent() bottle.Agent {
 const argvAgentUsage = `Usage: bottle argv agent --name NAME [FLAGS] [-- ARGS...]
 
 Print the command line that runs the agent in machine NAME, as user node
-unless --user says otherwise, with ARGS passed to the agent.
+unless --user says otherwise, with ARGS passed to the agent: by default
+with a guest terminal (-i -t), as 'bottle run' on a terminal. --no-tty
+prints the original's form without a terminal (smolvm buffers the output
+until the agent ends); --stream prints the form 'bottle run' uses without
+a terminal (-i: stdin forwarded, output streamed live).
 `
 
 func runArgvAgent(c *cli, args []string) error {
@@ -80,7 +98,11 @@ func runArgvAgent(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := bottle.AgentArgv(t, af.agent(), fs.Args(), !af.noTTY)
+	stdio, err := af.stdio()
+	if err != nil {
+		return err
+	}
+	inv, err := bottle.AgentArgv(t, af.agent(), fs.Args(), stdio)
 	if err != nil {
 		return err
 	}
@@ -105,7 +127,7 @@ func runArgvExec(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	inv, err := bottle.ExecArgv(t, ef.user, script)
+	inv, err := bottle.ExecArgv(t, script, ef.user)
 	if err != nil {
 		return err
 	}
@@ -121,7 +143,7 @@ type execFlags struct {
 
 func (ef *execFlags) register(fs *flagSet) {
 	ef.tf.register(fs, true)
-	fs.StringVar(&ef.user, "user", bottle.DefaultUser, "run the script as `USER`")
+	fs.StringVar(&ef.user, "user", bottle.DefaultAgentUser, "run the script as `USER`")
 }
 
 // resolve returns the target and the one SCRIPT, after parsing.
@@ -157,7 +179,7 @@ func runArgvCp(c *cli, args []string) error {
 	if cf.out {
 		inv, err = bottle.CopyOutArgv(t, src, dst)
 	} else {
-		inv, err = bottle.CopyInArgv(t, src, dst)
+		inv, err = bottle.CopyInArgv(t, src, dst, bottle.UploadOptions{})
 	}
 	if errors.Is(err, bottle.ErrColonPath) {
 		// No single command line can do this: a bad argument, exit 2.
@@ -212,11 +234,28 @@ func marshalArgv(argv []string) ([]byte, error) {
 	if argv == nil {
 		argv = []string{}
 	}
+	return marshalJSON(argv, "")
+}
+
+// marshalJSON encodes v on one line (indent "") or indented, without HTML
+// escaping: the output is for programs, byte-exact.
+func marshalJSON(v any, indent string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(argv); err != nil {
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// printJSON prints v as indented JSON.
+func (c *cli) printJSON(v any) error {
+	b, err := marshalJSON(v, "  ")
+	if err != nil {
+		return err
+	}
+	_, err = c.stdout.Write(b)
+	return err
 }

@@ -77,5 +77,5 @@ func runCp(c *cli, args []string) error {
 	if cf.out {
 		return m.CopyOut(c.ctx, src, dst)
 	}
-	return m.CopyIn(c.ctx, src, dst)
+	return m.CopyIn(c.ctx, src, dst, bottle.UploadOptions{})
 }

@@ -108,10 +108,10 @@ func (tf *targetFlags) target(c *cli) (bottle.Target, error) {
 		return bottle.Target{}, usageErrorf("--name is required")
 	}
 	t := bottle.Target{
-		Program:     bottle.Program(""),
-		Name:        tf.name,
-		Env:         tf.env,
-		DefaultUser: tf.guestUser,
+		Program:   c.program(),
+		Name:      tf.name,
+		Env:       tf.env,
+		GuestUser: tf.guestUser,
 	}
 	secrets, err := c.secrets(tf.secrets)
 	if err != nil {

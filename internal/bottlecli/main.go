@@ -35,6 +35,8 @@ var commands = []command{
 	{"down", "stop and delete a machine", runDown},
 	{"version", "print the version", runVersion},
 	{"run", "launch a bottle, run the agent in it, tear it down", runRun},
+	{"ls", "list bottles, their owners and whether the owners are alive", runLs},
+	{"gc", "stop and delete the bottles whose owner is gone", runGc},
 	{"pty-resize", "run a smolvm exec -it command on a PTY that follows this window", runPtyResize},
 }
 
@@ -87,6 +89,14 @@ func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, 
 		signal.Stop(ch)
 		cancel(context.Canceled)
 	}
+}
+
+// program is the smolvm program: $SMOLVM when set, else "smolvm".
+func (c *cli) program() string {
+	if p, ok := c.lookupEnv("SMOLVM"); ok && p != "" {
+		return p
+	}
+	return bottle.DefaultProgram
 }
 
 func (c *cli) main(args []string) int {
@@ -188,39 +198,28 @@ func (c *cli) exitStatus(err error) int {
 }
 
 // interruptedWhere says what bottle was doing when a signal cancelled its
-// context: err's text down to (not including) the error that wraps the
-// context's end, e.g. "launch b1: start" from "launch b1: start: run smolvm
-// machine start --name b1: context canceled". Of joined errors it follows
-// the first (the failure; teardown comes after). "" when nothing is left.
+// context, from the typed error of the step that failed: "launch b1:
+// start", "copy prompt", or "" when no step says.
 func interruptedWhere(err error) string {
-	var top error
-	for e := err; e != nil; {
-		var next error
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			if errs := j.Unwrap(); len(errs) > 0 {
-				next = errs[0]
-			}
-		} else {
-			if top == nil {
-				top = e
-			}
-			next = errors.Unwrap(e)
-		}
-		var sig interrupted
-		if next == context.Canceled || next == context.DeadlineExceeded || errors.As(next, &sig) && errors.Unwrap(next) == nil {
-			if top == nil || top == e {
-				return ""
-			}
-			w, ok := strings.CutSuffix(top.Error(), ": "+e.Error())
-			if !ok {
-				return ""
-			}
-			return w
-		}
-		e = next
+	var lerr *bottle.LaunchError
+	var serr *stepError
+	switch {
+	case errors.As(err, &lerr):
+		return "launch " + lerr.Name + ": " + lerr.Step
+	case errors.As(err, &serr):
+		return serr.step
 	}
 	return ""
 }
+
+// stepError names a step of a command, for interruptedWhere.
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.step + ": " + e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
 
 func (c *cli) errorLine(err error) {
 	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")

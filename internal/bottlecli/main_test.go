@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/smolbottle/smolbottle/bottle"
+	"github.com/smolbottle/smolbottle/internal/ptytest"
 )
 
 func newTestCLI() (*cli, *bytes.Buffer, *bytes.Buffer) {
@@ -89,15 +91,15 @@ func TestCommandsHaveHelp(t *testing.T) {
 func TestParseOwner(t *testing.T) {
 	tests := []struct {
 		name, reason, in string
-		want             bottle.Owner
+		want             bottle.FileOwner
 		wantErr          bool
 	}{
-		{"node", "id -u; id -g print one number per line", "1000\n1000\n", bottle.Owner{UID: 1000, GID: 1000}, false},
-		{"differ", "uid and gid are kept apart, in order", "1000\n100\n", bottle.Owner{UID: 1000, GID: 100}, false},
-		{"one", "a missing gid is an error, not root", "1000\n", bottle.Owner{}, true},
-		{"name", "a name is not a number", "node\nnode\n", bottle.Owner{}, true},
-		{"too-big", "uids are 32-bit", "4294967296\n0\n", bottle.Owner{}, true},
-		{"extra", "extra output is refused rather than guessed at", "1000\n1000\n1000\n", bottle.Owner{}, true},
+		{"node", "id -u; id -g print one number per line", "1000\n1000\n", bottle.FileOwner{UID: 1000, GID: 1000}, false},
+		{"differ", "uid and gid are kept apart, in order", "1000\n100\n", bottle.FileOwner{UID: 1000, GID: 100}, false},
+		{"one", "a missing gid is an error, not root", "1000\n", bottle.FileOwner{}, true},
+		{"name", "a name is not a number", "node\nnode\n", bottle.FileOwner{}, true},
+		{"too-big", "uids are 32-bit", "4294967296\n0\n", bottle.FileOwner{}, true},
+		{"extra", "extra output is refused rather than guessed at", "1000\n1000\n1000\n", bottle.FileOwner{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +114,8 @@ func TestParseOwner(t *testing.T) {
 func TestExitStatusInterrupted(t *testing.T) {
 	// What bottle.Launch returns when start is cancelled, with and without
 	// a failed teardown.
-	startErr := fmt.Errorf("launch b1: start: %w", fmt.Errorf("run smolvm machine start --name b1: %w", context.Canceled))
+	startErr := &bottle.LaunchError{Name: "b1", Step: "start", Err: fmt.Errorf("run smolvm machine start --name b1: %w", context.Canceled)}
+	promptErr := fmt.Errorf("w: %w", &stepError{"copy prompt", fmt.Errorf("run smolvm machine cp ...: %w", context.Canceled)})
 	teardown := &bottle.TeardownError{Err: errors.New("teardown: delete: smolvm machine delete --name b1 -f: boom")}
 	tests := []struct {
 		name, reason string
@@ -130,6 +133,8 @@ func TestExitStatusInterrupted(t *testing.T) {
 		{"teardown-failed", "a machine teardown could not remove is news, the context error is not",
 			syscall.SIGINT, errors.Join(startErr, teardown), 130,
 			"bottle: interrupted (launch b1: start); teardown: delete: smolvm machine delete --name b1 -f: boom\n"},
+		{"prompt", "a step the CLI names is said",
+			syscall.SIGTERM, promptErr, 143, "bottle: terminated (copy prompt)\n"},
 		{"exec", "an interrupted exec has nothing else to say",
 			syscall.SIGINT, fmt.Errorf("run smolvm machine exec --name b1 ...: %w", context.Canceled), 130, "bottle: interrupted\n"},
 		{"before-agent", "between launch and the agent, the cause itself",
@@ -168,5 +173,41 @@ func TestNotifyContext(t *testing.T) {
 	var sig interrupted
 	if !errors.As(context.Cause(ctx), &sig) || sig.sig != syscall.SIGUSR1 {
 		t.Errorf("cause %v, want the signal received", context.Cause(ctx))
+	}
+}
+
+func TestResizeFIFO(t *testing.T) {
+	term, err := ptytest.Open(24, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	tests := []struct {
+		name, reason, env string
+		onTerminal        bool
+		wantFIFO, wantErr bool
+	}{
+		{"default", "forwarding is the default: no side channel", "", true, false, false},
+		{"forward", "forward named explicitly", "forward", true, false, false},
+		{"exec", "exec on a terminal: a fresh FIFO", "exec", true, true, false},
+		{"exec-headless", "without a terminal there is no size to push", "exec", false, false, false},
+		{"bad", "an unknown mode is a usage error, also headless", "Exec", false, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, _ := newTestCLI()
+			c.lookupEnv = func(k string) (string, bool) { return tc.env, k == resizeEnv && tc.env != "" }
+			if tc.onTerminal {
+				c.stdin = term.Slave()
+			}
+			fifo, err := c.resizeFIFO()
+			var uerr *usageError
+			if tc.wantErr != errors.As(err, &uerr) || (fifo != "") != tc.wantFIFO {
+				t.Errorf("%s: resizeFIFO() = %q, %v", tc.reason, fifo, err)
+			}
+			if fifo != "" && !strings.HasPrefix(fifo, "/tmp/.bottle-resize-") {
+				t.Errorf("FIFO %q: want one under the guest's /tmp", fifo)
+			}
+		})
 	}
 }

@@ -1,9 +1,11 @@
 package bottlecli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/smolbottle/smolbottle/bottle"
 	"github.com/smolbottle/smolbottle/bottle/ptybridge"
@@ -36,42 +38,94 @@ func runPtyResize(c *cli, args []string) error {
 	if err := bottle.ValidateName(machine); err != nil {
 		return err
 	}
-	code, err := c.bridge(machine, argv)
+	target := bottle.Target{Program: argv[0], Name: machine}
+	fifo, err := c.resizeFIFO()
+	if err != nil {
+		return err
+	}
+	if fifo != "" {
+		inv, err := bottle.ResizeWrap(bottle.Invocation{Argv: argv}, fifo)
+		if err != nil {
+			return err
+		}
+		argv = inv.Argv
+	}
+	// No context: signals are forwarded by the bridge so the command can
+	// end by itself and report its own exit code.
+	code, err := c.bridge(target, fifo)(exec.Command(argv[0], argv[1:]...))
 	if err != nil {
 		return err
 	}
 	return exitCode(code)
 }
 
-// bridge runs argv, a smolvm command whose guest session runs in machine,
-// behind the PTY-resize bridge on bottle's own terminal (or plainly when
-// stdin is not one) and returns its exit code. env adds entries to argv's
-// environment.
-func (c *cli) bridge(machine string, argv []string, env ...string) (int, error) {
-	v, _ := c.lookupEnv(ptybridge.ModeEnv)
-	mode, err := ptybridge.ParseMode(v)
-	if err != nil {
-		return -1, usageErrorf("%s: %v", ptybridge.ModeEnv, err)
-	}
-	stdin, _ := c.stdin.(*os.File)
-	opts := ptybridge.Options{Stdin: stdin, Stdout: c.stdout, Stderr: c.stderr}
-	if mode == ptybridge.Exec && ptybridge.IsTerminal(stdin) {
-		sc := ptybridge.NewSideChannel(argv[0], machine)
-		if argv, err = sc.Wrap(argv); err != nil {
-			return -1, usageErrorf("%v", err)
+// resizeEnv names the CLI's choice of how the guest learns window sizes:
+// "forward" (smolvm forwards them; the default) or "exec" (bottle's resize
+// side channel, bottle.ResizeArgv, for a smolvm that does not).
+const resizeEnv = "BOTTLE_RESIZE"
+
+// resizeFIFO returns a fresh guest FIFO for the resize side channel when
+// $BOTTLE_RESIZE asks for it and bottle's stdin is a terminal, else "".
+func (c *cli) resizeFIFO() (string, error) {
+	v, _ := c.lookupEnv(resizeEnv)
+	switch v {
+	case "", "forward":
+		return "", nil
+	case "exec":
+		if !c.onTerminal() {
+			return "", nil
 		}
-		opts.Resizer = sc
-		if v, _ := c.lookupEnv("BOTTLE_DEBUG"); v != "" {
-			opts.ResizeError = func(err error) {
-				fmt.Fprintf(c.stderr, "bottle: %v\r\n", err) // raw mode: \r\n
+		return bottle.ResizeFIFO(), nil
+	}
+	return "", usageErrorf("%s: unknown resize mode %q (want \"forward\" or \"exec\")", resizeEnv, v)
+}
+
+// onTerminal reports whether bottle's stdin is a terminal: the bridge's
+// TTY path.
+func (c *cli) onTerminal() bool {
+	stdin, _ := c.stdin.(*os.File)
+	return ptybridge.IsTerminal(stdin)
+}
+
+// bridge returns what runs a smolvm command whose guest session runs in
+// target's machine behind the PTY-resize bridge, on bottle's own terminal
+// (or plainly when stdin is not one, still forwarding SIGINT, SIGTERM and
+// SIGHUP), and returns its exit code: bottle.RunOptions.Runner for the
+// agent. With a resize FIFO, each size is also pushed into the guest with
+// bottle.ResizeArgv.
+func (c *cli) bridge(target bottle.Target, fifo string) func(cmd *exec.Cmd) (int, error) {
+	return func(cmd *exec.Cmd) (int, error) {
+		stdin, _ := c.stdin.(*os.File)
+		opts := ptybridge.Options{Stdin: stdin, Stdout: c.stdout, Stderr: c.stderr}
+		if fifo != "" {
+			opts.Resizer = sideChannel{target: target, fifo: fifo}
+			if v, _ := c.lookupEnv("BOTTLE_DEBUG"); v != "" {
+				opts.ResizeError = func(err error) {
+					fmt.Fprintf(c.stderr, "bottle: %v\r\n", err) // raw mode: \r\n
+				}
 			}
 		}
+		return ptybridge.Run(cmd, opts)
 	}
-	// No context: signals are forwarded by the bridge so the command can
-	// end by itself and report its own exit code.
-	cmd := exec.Command(argv[0], argv[1:]...)
-	if len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...)
+}
+
+// sideChannel is the bridge's Resizer for the resize side channel.
+type sideChannel struct {
+	target bottle.Target
+	fifo   string
+}
+
+func (s sideChannel) Resize(ctx context.Context, size ptybridge.Size) error {
+	inv, err := bottle.ResizeArgv(s.target, s.fifo, size.Rows, size.Cols)
+	if err != nil {
+		return err
 	}
-	return ptybridge.Run(cmd, opts)
+	res, err := bottle.Run(ctx, inv)
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		return fmt.Errorf("resize side channel: %w", err)
+	}
+	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/smolbottle/smolbottle/bottle"
-	"github.com/smolbottle/smolbottle/bottle/ptybridge"
 )
 
 const runUsage = `Usage: bottle run [FLAGS] [-- AGENT_ARGS...]
@@ -25,7 +24,21 @@ starts), it exits 130 (143 for SIGTERM) after the teardown.
 
 When stdin is a terminal the agent gets a guest terminal that follows this
 window's size (see 'bottle pty-resize -h'; BOTTLE_RESIZE=exec for a smolvm
-that does not forward resizes); otherwise it runs with plain pipes.
+that does not forward resizes). Otherwise it runs headless: bottle's stdin
+is forwarded to it and its stdout and stderr stream live, separately and
+without a size cap (smolvm machine exec -i). SIGINT, SIGTERM and SIGHUP
+are passed on to the agent on both paths.
+
+A failure of smolvm itself while the agent runs (the machine lost, say)
+is reported as one 'bottle: ...' line and exit 1, apart from the agent's
+own exit status.
+
+The machine is labelled with its owner: this bottle process, its start
+time and the host's boot id (with --keep, also as kept). If bottle is
+killed outright (SIGKILL) and cannot tear the machine down, 'bottle ls'
+shows it with a dead owner and 'bottle gc' removes it; a generated name is
+printed on stderr before the launch, and a --name held by such a leftover
+is reported with that way out.
 `
 
 func runRun(c *cli, args []string) error {
@@ -35,13 +48,13 @@ func runRun(c *cli, args []string) error {
 	var secrets stringList
 	var promptFile string
 	var keep bool
-	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits)")
+	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits, printed on stderr)")
 	fs.StringVar(&spec.Image, "image", "", "`IMAGE` the machine runs (default: a bare machine)")
 	fs.StringVar(&spec.Agent.Command, "agent", bottle.DefaultAgentCommand, "agent `CMD` in the guest; its name picks the prompt mode (codex or claude)")
 	fs.StringVar(&promptFile, "prompt", "", "host `FILE` given to the agent as its prompt")
 	fs.Var(&env, "env", "guest env `K=V` passed to every exec, in order (repeatable)")
 	fs.Var(&secrets, "secret-env", "pass `KEY` from bottle's environment; the value never appears in argv (repeatable)")
-	fs.StringVar(&spec.Agent.User, "user", bottle.DefaultUser, "guest `USER` that runs the agent")
+	fs.StringVar(&spec.Agent.User, "user", bottle.DefaultAgentUser, "guest `USER` that runs the agent")
 	fs.BoolVar(&keep, "keep", false, "leave the machine running afterwards (remove it with 'bottle down NAME')")
 	if err := c.parse(fs, args); err != nil {
 		return err
@@ -68,11 +81,16 @@ func runRun(c *cli, args []string) error {
 		spec.Agent.PromptPath = bottle.HomeFor(spec.Agent.User) + "/bottle-prompt" + promptExt(promptFile)
 	}
 
-	m, err := bottle.Launch(c.ctx, spec)
+	fifo, err := c.resizeFIFO() // a bad $BOTTLE_RESIZE launches nothing
 	if err != nil {
 		return err
 	}
-	code, err := c.runAgent(m, spec.Agent, promptFile, agentArgs)
+	spec.Keep = keep
+	m, err := c.launch(spec)
+	if err != nil {
+		return err
+	}
+	code, err := c.runAgent(m, spec.Agent, promptFile, agentArgs, fifo)
 	if keep {
 		fmt.Fprintf(c.stderr, "bottle: kept machine %s; remove it with 'bottle down %s'\n", m.Name(), m.Name())
 	} else if cerr := m.Close(); cerr != nil {
@@ -84,6 +102,45 @@ func runRun(c *cli, args []string) error {
 	return exitCode(code)
 }
 
+// launch launches spec's machine. A name it generates is printed on
+// stderr first, so a bottle whose bottle process is killed can still be
+// found by name. A name already taken by a bottle whose owner is gone is
+// explained, with the way out.
+func (c *cli) launch(spec bottle.Spec) (*bottle.Machine, error) {
+	spec.Program = c.program()
+	if spec.Name == "" {
+		spec.Name = bottle.NewName()
+		fmt.Fprintf(c.stderr, "bottle: launching machine %s\n", spec.Name)
+	}
+	m, err := bottle.Launch(c.ctx, spec)
+	if errors.Is(err, bottle.ErrExists) {
+		return nil, c.explainTaken(spec.Name, err)
+	}
+	return m, err
+}
+
+// explainTaken says whose machine holds name, when it is a bottle.
+func (c *cli) explainTaken(name string, err error) error {
+	list, lerr := bottle.List(c.ctx, c.program())
+	if lerr != nil {
+		return err
+	}
+	for _, b := range list {
+		if b.Name != name {
+			continue
+		}
+		switch {
+		case b.Orphaned():
+			return fmt.Errorf("machine %s is a bottle left behind by %s, which is gone: remove it with 'bottle gc' (or 'bottle down %s'): %w", name, b.Owner, name, err)
+		case b.Kept:
+			return fmt.Errorf("machine %s is a bottle kept running (remove it with 'bottle down %s'): %w", name, name, err)
+		case b.Owner.Liveness() == bottle.Alive:
+			return fmt.Errorf("machine %s is the bottle of %s, which is still running: %w", name, b.Owner, err)
+		}
+	}
+	return err
+}
+
 // dashDashBefore reports whether args had a "--" right before its last n
 // words (flag.Parse drops the "--" that ends the flags).
 func dashDashBefore(args []string, n int) bool {
@@ -91,8 +148,9 @@ func dashDashBefore(args []string, n int) bool {
 	return i >= 0 && args[i] == "--"
 }
 
-// runAgent puts the prompt in place and runs the agent in m.
-func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string) (int, error) {
+// runAgent puts the prompt in place and runs the agent in m (under the
+// resize side channel's wrapper when fifo is set).
+func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string, args []string, fifo string) (int, error) {
 	ctx := c.ctx
 	if err := ctx.Err(); err != nil {
 		return -1, context.Cause(ctx) // reported by exitStatus
@@ -102,13 +160,17 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 			return -1, err
 		}
 	}
-	stdin, _ := c.stdin.(*os.File)
-	tty := ptybridge.IsTerminal(stdin)
-	inv, err := m.AgentInvocation(ctx, args, tty)
-	if err != nil {
-		return -1, err
-	}
-	return c.bridge(m.Name(), inv.Argv, inv.Env...)
+	// The agent's run is not cut short by bottle's context: the bridge
+	// forwards SIGINT, SIGTERM and SIGHUP to it, and the agent's own exit
+	// status is the answer.
+	return m.RunAgent(context.WithoutCancel(ctx), args, bottle.RunOptions{
+		TTY:        c.onTerminal(),
+		ResizeFIFO: fifo,
+		Stdin:      c.stdin,
+		Stdout:     c.stdout,
+		Stderr:     c.stderr,
+		Runner:     c.bridge(bottle.Target{Program: c.program(), Name: m.Name()}, fifo),
+	})
 }
 
 // copyPrompt copies the host prompt file to guest, in the agent user's
@@ -118,39 +180,39 @@ func (c *cli) runAgent(m *bottle.Machine, agent bottle.Agent, promptFile string,
 func copyPrompt(ctx context.Context, m *bottle.Machine, user, host, guest string) error {
 	owner, err := guestOwner(ctx, m, user)
 	if err != nil {
-		return fmt.Errorf("prompt: %w", err)
+		return &stepError{"copy prompt", err}
 	}
-	if err := m.CopyInWith(ctx, host, guest, bottle.UploadOptions{Mode: 0o600, Owner: &owner}); err != nil {
-		return fmt.Errorf("prompt: %w", err)
+	if err := m.CopyIn(ctx, host, guest, bottle.UploadOptions{Mode: 0o600, Owner: &owner}); err != nil {
+		return &stepError{"copy prompt", err}
 	}
 	return nil
 }
 
 // guestOwner asks the guest for user's uid and gid, running as user
 // itself, which both guest models allow.
-func guestOwner(ctx context.Context, m *bottle.Machine, user string) (bottle.Owner, error) {
+func guestOwner(ctx context.Context, m *bottle.Machine, user string) (bottle.FileOwner, error) {
 	script := "set -- " + bottle.ShellQuote([]string{user}) + `; id -u "$1" && id -g "$1"`
 	res, err := m.Exec(ctx, script, user)
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
 	if err != nil {
-		return bottle.Owner{}, fmt.Errorf("look up %s's uid and gid: %w", user, err)
+		return bottle.FileOwner{}, fmt.Errorf("look up %s's uid and gid: %w", user, err)
 	}
 	return parseOwner(string(res.Stdout))
 }
 
 // parseOwner reads the two lines of "id -u; id -g".
-func parseOwner(out string) (bottle.Owner, error) {
+func parseOwner(out string) (bottle.FileOwner, error) {
 	f := strings.Fields(out)
 	if len(f) == 2 {
 		uid, uerr := strconv.ParseUint(f[0], 10, 32)
 		gid, gerr := strconv.ParseUint(f[1], 10, 32)
 		if uerr == nil && gerr == nil {
-			return bottle.Owner{UID: uint32(uid), GID: uint32(gid)}, nil
+			return bottle.FileOwner{UID: uint32(uid), GID: uint32(gid)}, nil
 		}
 	}
-	return bottle.Owner{}, fmt.Errorf("id printed %q, want a uid and a gid", out)
+	return bottle.FileOwner{}, fmt.Errorf("id printed %q, want a uid and a gid", out)
 }
 
 // promptExt keeps a short, plain extension (".md") so agents that look at

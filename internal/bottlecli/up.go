@@ -12,6 +12,9 @@ Create and start a machine, print its name on stdout and leave it running
 (stop and delete it with 'bottle down NAME'). If create or start fails,
 whatever was made is stopped and deleted again; so it is after Ctrl-C,
 and bottle exits 130 (143 for SIGTERM).
+
+The machine is labelled as a bottle kept running on purpose: 'bottle ls'
+lists it, 'bottle gc' leaves it alone.
 `
 
 func runUp(c *cli, args []string) error {
@@ -19,14 +22,14 @@ func runUp(c *cli, args []string) error {
 	var spec bottle.Spec
 	var env envList
 	var extra stringList
-	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits)")
+	fs.StringVar(&spec.Name, "name", "", "machine `NAME` (default: bottle- and 8 hex digits, also printed on stderr)")
 	fs.StringVar(&spec.Image, "image", "", "OCI `IMAGE` (default: a bare machine)")
 	fs.IntVar(&spec.CPUs, "cpus", 0, "number of `N` vCPUs (default: smolvm's)")
 	fs.IntVar(&spec.MemoryMiB, "mem", 0, "memory in `MiB` (default: smolvm's)")
 	fs.Var(&env, "env", "machine env `K=V`, persisted on the machine (repeatable)")
 	fs.BoolVar(&spec.Network, "net", false, "enable networking")
 	fs.Var(&extra, "create-flag", "extra `WORD` appended to smolvm machine create (repeatable)")
-	fs.StringVar(&spec.DefaultUser, "guest-user", "", "the `USER` smolvm exec runs as by default (skips asking the guest)")
+	fs.StringVar(&spec.GuestUser, "guest-user", "", "the `USER` smolvm exec runs as by default (skips asking the guest)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -35,7 +38,8 @@ func runUp(c *cli, args []string) error {
 	}
 	spec.MachineEnv = env
 	spec.CreateFlags = extra
-	m, err := bottle.Launch(c.ctx, spec)
+	spec.Keep = true // left running on purpose: 'bottle gc' leaves it alone
+	m, err := c.launch(spec)
 	if err != nil {
 		return err
 	}
@@ -56,5 +60,5 @@ func runDown(c *cli, args []string) error {
 	if fs.NArg() != 1 {
 		return usageErrorf("down: want exactly one machine NAME, got %d arguments", fs.NArg())
 	}
-	return bottle.Down(c.ctx, "", fs.Arg(0))
+	return bottle.Down(c.ctx, c.program(), fs.Arg(0))
 }

@@ -1,7 +1,10 @@
 package fakesmolvm
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/term"
@@ -67,23 +70,20 @@ func (c *cli) execRequest(p *parsed, argv []string) (guest.ExecRequest, error) {
 // resolveSecrets reads exec's --secret-env GUEST=HOSTVAR and
 // --secret-file GUEST=/abs/path on the host.
 func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
+	if err := checkSecretRefs(p); err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, s := range p.all("secret-env") {
-		k, hv, ok := strings.Cut(s, "=")
-		if !ok || k == "" || hv == "" {
-			return nil, errorf("config operation failed: --secret-env: expected GUEST=HOSTVAR, got '%s'", s)
-		}
+		k, hv, _ := strings.Cut(s, "=")
 		v, set := c.lookupEnv(hv)
-		if !set {
+		if !set || hv == "" {
 			return nil, errorf("config operation failed: --secret-env: host environment variable '%s' is not set", hv)
 		}
 		out = append(out, k+"="+v)
 	}
 	for _, s := range p.all("secret-file") {
-		k, path, ok := strings.Cut(s, "=")
-		if !ok || k == "" || !strings.HasPrefix(path, "/") {
-			return nil, errorf("config operation failed: --secret-file: expected GUEST=/abs/path, got '%s'", s)
-		}
+		k, path, _ := strings.Cut(s, "=")
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, errorf("config operation failed: --secret-file: %v", err)
@@ -91,6 +91,31 @@ func (c *cli) resolveSecrets(p *parsed) ([]string, error) {
 		out = append(out, k+"="+strings.TrimRight(string(b), "\n"))
 	}
 	return out, nil
+}
+
+// checkSecretRefs is smolvm's reading of --secret-env GUEST=HOSTVAR and
+// --secret-file GUEST=/abs/path (create, run and exec): KEY=VALUE with a
+// non-empty key, an absolute file path, and each key once across both
+// flags. Values are not looked at here.
+func checkSecretRefs(p *parsed) error {
+	seen := map[string]bool{}
+	for _, flag := range []string{"secret-env", "secret-file"} {
+		for _, s := range p.all(flag) {
+			k, v, ok := strings.Cut(s, "=")
+			switch {
+			case !ok:
+				return errorf("config operation failed: --%s: expected KEY=VALUE, got '%s'", flag, s)
+			case k == "":
+				return errorf("config operation failed: --%s: empty secret name in '%s'", flag, s)
+			case flag == "secret-file" && !strings.HasPrefix(v, "/"):
+				return errorf("config operation failed: --%s: secret '%s': from_file path '%s' is relative; absolute paths are required", flag, k, v)
+			case seen[k]:
+				return errorf("config operation failed: --%s: secret '%s' specified more than once", flag, k)
+			}
+			seen[k] = true
+		}
+	}
+	return nil
 }
 
 // exec implements `machine exec` (docs/smolvm.md, exec).
@@ -103,6 +128,9 @@ func (c *cli) shell(p *parsed) error { return c.execIn(p, []string{"/bin/sh"}, t
 // execIn runs argv in the running machine --name (default "default").
 func (c *cli) execIn(p *parsed, argv []string, tty bool) error {
 	name, named := machineName(p)
+	if err := c.touchDataDir(name); err != nil {
+		return err
+	}
 	dir, err := c.requireRunning(name, named)
 	if err != nil {
 		return err
@@ -154,6 +182,9 @@ func (c *cli) cp(p *parsed) error {
 		return errorf("config operation failed: cp: --mode/--uid/--gid apply to uploads only (host -> machine)")
 	}
 	c.machine = name
+	if err := c.touchDataDir(name); err != nil {
+		return err
+	}
 	dir, err := c.requireRunning(name, true)
 	if err != nil {
 		return err
@@ -174,6 +205,26 @@ func (c *cli) cp(p *parsed) error {
 	}
 	if err := guest.Copy(dir, req, c.stderr); err != nil {
 		return &runtimeError{err.Error()}
+	}
+	return nil
+}
+
+// touchDataDir creates a machine's data dir (with its "name" file) if it
+// is missing. smolvm's exec, cp, text status and some stops open the
+// machine's runtime files before anything else, which creates the dir even
+// for a machine never started (or one without a record); a later delete
+// then reports "Cleaning up data directory" for it (docs/smolvm.md, output
+// details).
+func (c *cli) touchDataDir(name string) error {
+	dir := c.paths.machineDir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errorf("io operation failed: %v", err)
+	}
+	nameFile := filepath.Join(dir, "name")
+	if _, err := os.Stat(nameFile); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(nameFile, []byte(name), 0o644); err != nil {
+			return errorf("io operation failed: %v", err)
+		}
 	}
 	return nil
 }

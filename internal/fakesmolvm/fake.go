@@ -1,7 +1,6 @@
 package fakesmolvm
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -28,14 +27,17 @@ var specFakeReset = &cmdSpec{name: "fake reset", about: "Clear the invocation lo
 
 var specFakeDoctor = &cmdSpec{name: "fake doctor", about: "Say what guest isolation this host supports", usage: "smolvm fake doctor"}
 
+var specFakeVersion = &cmdSpec{name: "fake version", about: "Print the version fake-smolvm was built from", usage: "smolvm fake version"}
+
 const fakeHelp = `fake-smolvm administration
 
 Usage: smolvm fake <COMMAND>
 
 Commands:
-  log     Print the recorded invocations, oldest first
-  reset   Clear the invocation log and the fault rule counters
-  doctor  Say what guest isolation this host supports
+  log      Print the recorded invocations, oldest first
+  reset    Clear the invocation log and the fault rule counters
+  doctor   Say what guest isolation this host supports
+  version  Print the version fake-smolvm was built from
 
 Options:
   -h, --help  Print help
@@ -57,8 +59,10 @@ func (c *cli) fakeCmd(args []string) error {
 		spec = specFakeReset
 	case "doctor":
 		spec = specFakeDoctor
+	case "version":
+		spec = specFakeVersion
 	default:
-		return unknownSubcommand(args[0], "smolvm fake <COMMAND>", []string{"log", "reset", "doctor", "help"})
+		return unknownSubcommand(args[0], "smolvm fake <COMMAND>", []string{"log", "reset", "doctor", "version", "help"})
 	}
 	p, err := c.parseOrHelp(spec, args[1:])
 	if p == nil {
@@ -74,6 +78,11 @@ func (c *cli) fakeCmd(args []string) error {
 			}
 		}
 		return nil
+	case "version":
+		// smolvm --version answers as smolvm 1.9.2 does; this is the
+		// fake's own version, the module version it was built from.
+		c.out("fake-smolvm %s (emulates %s)", moduleVersion(), fakeVersion)
+		return nil
 	default:
 		rep := guest.Doctor(c.getenv(guest.HostUserlandEnv) == "1")
 		for _, l := range rep.Lines {
@@ -87,7 +96,8 @@ func (c *cli) fakeCmd(args []string) error {
 }
 
 // fakeLog prints one line per invocation: EXIT MACHINE ARGV... (machine "-"
-// when none, argv words quoted when they need it), or a JSON array.
+// when none, argv words quoted when they need it; EXIT is "unfinished" for
+// an invocation still running or killed), or a JSON array.
 func (c *cli) fakeLog(p *parsed) error {
 	all, err := c.readLog()
 	if err != nil {
@@ -101,7 +111,7 @@ func (c *cli) fakeLog(p *parsed) error {
 		}
 	}
 	if p.has("json") {
-		b, _ := json.MarshalIndent(invs, "", "  ")
+		b, _ := marshalJSON(invs, true)
 		c.out("%s", b)
 		return nil
 	}
@@ -115,8 +125,11 @@ func (c *cli) fakeLog(p *parsed) error {
 			words[i] = shellQuote(w)
 		}
 		exit := fmt.Sprint(inv.Exit)
-		if inv.Hung {
+		switch {
+		case inv.Hung:
 			exit = "hung"
+		case inv.Unfinished:
+			exit = "unfinished" // still running, or killed
 		}
 		c.out("%s %s %s", exit, m, strings.Join(words, " "))
 	}

@@ -4,13 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
@@ -29,11 +33,13 @@ import (
 // (the target machine; default when --name is omitted), argv (a Go regexp,
 // unanchored, over the arguments after the program name joined by single
 // spaces). Each rule counts the invocations it matched, persistently in the
-// state dir; calls (1-based) limits the rule to those invocations, so a rule
-// skipped by calls still counts and lets later rules apply. The first rule
+// state dir (until `fake reset`, or until the file's content changes);
+// calls (1-based) limits the rule to those invocations, so a rule skipped
+// by calls still counts and lets later rules apply. The first rule
 // that applies acts:
 //   - delay: wait first (Go duration syntax);
-//   - hang: record the invocation and block until killed;
+//   - hang: record the invocation and block until killed, or until nothing
+//     can wait for it any more (see cli.hang);
 //   - exit / stderr / stdout: answer without running the command; stdout
 //     and stderr are written as given, plus a newline when missing; exit
 //     defaults to 1 when stderr is set, else 0;
@@ -64,29 +70,31 @@ type rule struct {
 	argv *regexp.Regexp // Argv, compiled by loadScenario
 }
 
-func loadScenario(path string) (*scenario, error) {
+// loadScenario reads and checks a scenario file; it returns the file's
+// bytes too, which key the rules' counters.
+func loadScenario(path string) (*scenario, []byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO: %w", err)
+		return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO: %w", err)
 	}
 	var s scenario
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: %w", path, err)
+		return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: %w", path, err)
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
 		if r.Argv != "" {
 			if r.argv, err = regexp.Compile(r.Argv); err != nil {
-				return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: argv: %w", path, i+1, err)
+				return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: argv: %w", path, i+1, err)
 			}
 		}
 		if r.Delay != "" {
 			if _, err := time.ParseDuration(r.Delay); err != nil {
-				return nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: delay: %w", path, i+1, err)
+				return nil, nil, fmt.Errorf("fake-smolvm: FAKE_SMOLVM_SCENARIO %s: rule %d: delay: %w", path, i+1, err)
 			}
 		}
 	}
-	return &s, nil
+	return &s, b, nil
 }
 
 func (r *rule) matches(command, machine, argv string) bool {
@@ -113,13 +121,15 @@ func (c *cli) applyFaults() error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(c.cwd, path)
 	}
-	s, err := loadScenario(path)
+	s, raw, err := loadScenario(path)
 	if err != nil {
 		return &runtimeError{err.Error()}
 	}
 	argv := strings.Join(c.args, " ")
 	var hit *rule
-	sum := sha256.Sum256([]byte(path))
+	// Counts belong to the scenario as written: rewriting the file starts
+	// its rules' counts afresh (smolvmtest's SetFaults relies on it).
+	sum := sha256.Sum256(append([]byte(path+"\x00"), raw...))
 	counters := filepath.Join(c.paths.stateDir(), "faults", hex.EncodeToString(sum[:8])+".json")
 	err = withLockedJSON(counters, func(counts map[string]int) {
 		for i := range s.Rules {
@@ -147,11 +157,9 @@ func (c *cli) applyFaults() error {
 		time.Sleep(d)
 	}
 	if hit.Hang {
-		c.record(time.Now(), -1, true)
+		c.record(c.begun, -1, true) // completes the entry begun at the start
 		c.noRecord = true
-		for {
-			time.Sleep(time.Hour)
-		}
+		return c.hang()
 	}
 	if hit.StopMachine && c.machine != "" {
 		_ = guest.Stop(c.paths.machineDir(c.machine))
@@ -192,6 +200,25 @@ func withLockedJSON(path string, fn func(map[string]int)) error {
 		_ = json.Unmarshal(b, &counts)
 	}
 	fn(counts)
-	b, _ := json.Marshal(counts)
+	b, _ := marshalJSON(counts, false)
 	return writeAtomic(path, b)
+}
+
+// hang blocks a hung invocation until it is killed, or until nobody can be
+// waiting for it: the process named by $FAKE_SMOLVM_OWNER_PID (a test
+// harness) has ended, or the fake's state dir is gone (the test that made
+// it has been cleaned up). A test that forgets its hung call leaves
+// nothing running. It then fails with exit 1.
+func (c *cli) hang() error {
+	owner, _ := strconv.Atoi(c.getenv(guest.OwnerPIDEnv))
+	state := c.paths.stateDir()
+	for {
+		time.Sleep(100 * time.Millisecond)
+		if owner > 0 && syscall.Kill(owner, 0) == syscall.ESRCH {
+			return exitCode(1)
+		}
+		if _, err := os.Stat(state); errors.Is(err, fs.ErrNotExist) {
+			return exitCode(1)
+		}
+	}
 }

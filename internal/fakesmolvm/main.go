@@ -63,6 +63,8 @@ type cli struct {
 	stdinBytes atomic.Int64 // forwarded to the guest or read by a prompt
 	stdinTTY   bool
 	fault      *rule
+	begun      time.Time      // when the invocation started
+	pending    []pendingEntry // log entries begun, to complete at the end
 }
 
 // runtimeError is printed as "Error: MSG" with exit 1.
@@ -78,12 +80,12 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func (c *cli) main() int {
-	start := time.Now()
+	c.begun = time.Now()
 	c.paths = resolvePaths(c.getenv)
 	c.store = &store{dir: c.paths.stateDir()}
 	code := c.exit(c.run())
 	if !c.noRecord {
-		c.record(start, code, false)
+		c.record(c.begun, code, false)
 	}
 	return code
 }
@@ -137,7 +139,15 @@ func (c *cli) run() error {
 	case "-h":
 		io.WriteString(c.stdout, shortHelp)
 		return nil
-	case "--help", "help":
+	case "--help":
+		io.WriteString(c.stdout, longHelp)
+		return nil
+	case "help":
+		// clap's help subcommand: "help machine run" is "machine run --help".
+		if len(c.args) > 1 {
+			c.args = append(append([]string(nil), c.args[1:]...), "--help")
+			return c.run()
+		}
 		io.WriteString(c.stdout, longHelp)
 		return nil
 	case "machine", "vm":
@@ -163,6 +173,8 @@ func (c *cli) machineCmd(args []string) error {
 	}
 	a := args[0]
 	switch {
+	case a == "help" && len(args) > 1:
+		return c.machineCmd(append(append([]string(nil), args[1:]...), "--help"))
 	case a == "-h" || a == "--help" || a == "help":
 		io.WriteString(c.stdout, machineHelp)
 		return nil
@@ -185,6 +197,9 @@ func (c *cli) machineCmd(args []string) error {
 		return err
 	}
 	c.machine = c.targetMachine(canon, p)
+	// The entry is in the log from here on, even if this process is
+	// killed before it ends.
+	c.begin(c.begun)
 	c.sweepEphemeral()
 	if err := c.applyFaults(); err != nil {
 		return err
@@ -197,7 +212,7 @@ var machineHandlers = map[string]func(*cli, *parsed) error{
 	"create": (*cli).create, "start": (*cli).start, "stop": (*cli).stop,
 	"delete": (*cli).delete, "status": (*cli).status, "ls": (*cli).ls,
 	"exec": (*cli).exec, "shell": (*cli).shell, "cp": (*cli).cp,
-	"data-dir": (*cli).dataDir, "run": (*cli).runEphemeral,
+	"data-dir": (*cli).dataDir, "run": (*cli).runMachine,
 }
 
 // parseOrHelp parses a subcommand's arguments. When they ask for help, it
@@ -227,11 +242,20 @@ func (c *cli) targetMachine(canon string, p *parsed) string {
 			}
 		}
 		return ""
-	case "create", "run":
+	case "create":
 		if n, ok := p.get("name"); ok {
 			return n
 		}
 		return generatedName()
+	case "run":
+		// Without -d, -n is ignored and the machine's name is generated.
+		if !p.has("detach") {
+			return generatedName()
+		}
+		if n, ok := p.get("name"); ok {
+			return n
+		}
+		return "default"
 	}
 	n, _ := machineName(p)
 	return n

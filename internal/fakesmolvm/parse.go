@@ -18,6 +18,7 @@ type flagSpec struct {
 	value  string // value name as in "<NAME>"; "" = boolean
 	repeat bool   // may be given several times, one value each
 	check  func(string) error
+	values []string // a clap value enum: the possible values, in order
 	help   string
 }
 
@@ -49,6 +50,7 @@ type cmdSpec struct {
 	posReq    bool
 	required  []string    // long names that must be given
 	conflicts [][2]string // long names that cannot be used together
+	requires  [][2]string // {a, b}: a given without b is a missing-argument error
 }
 
 func (c *cmdSpec) long(name string) *flagSpec {
@@ -120,6 +122,21 @@ func (e *clapError) block() string {
 	}
 	b.WriteString("\n\nFor more information, try '--help'.\n")
 	return b.String()
+}
+
+// invalidEnumValue is clap's error for a value outside a value enum: the
+// possible values on their own line, the closest one as a tip, no usage.
+// An empty value reads "a value is required".
+func invalidEnumValue(f *flagSpec, val string) error {
+	msg := fmt.Sprintf("invalid value '%s' for '%s'", val, f.display())
+	if val == "" {
+		msg = fmt.Sprintf("a value is required for '%s' but none was supplied", f.display())
+	}
+	e := &clapError{msg: msg + "\n  [possible values: " + strings.Join(f.values, ", ") + "]"}
+	if cands := similar(val, f.values); len(cands) > 0 {
+		e.similar = fmt.Sprintf("  tip: a similar value exists: '%s'", cands[len(cands)-1])
+	}
+	return e
 }
 
 // looksLikeFlag is clap's test for "this word is not a value".
@@ -291,6 +308,9 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 	set := func(f *flagSpec, val string) error {
 		if prev, ok := p.vals[f.long]; ok && !f.repeat && len(prev) > 0 {
 			return &clapError{msg: fmt.Sprintf("the argument '%s' cannot be used multiple times", f.display()), usage: spec.usage}
+		}
+		if len(f.values) > 0 && !slices.Contains(f.values, val) {
+			return invalidEnumValue(f, val)
 		}
 		if f.check != nil {
 			if err := f.check(val); err != nil {
@@ -476,6 +496,16 @@ func parse(spec *cmdSpec, argv []string) (*parsed, error) {
 			usage: spec.smartUsage(used()),
 		}
 	}
+	// Arguments another one requires: listed first in the usage line, as
+	// clap lists what is required before what was used.
+	for _, r := range spec.requires {
+		if p.has(r[0]) && !p.has(r[1]) {
+			return nil, &clapError{
+				msg:   "the following required arguments were not provided:\n  " + spec.long(r[1]).display(),
+				usage: spec.smartUsage(append([]string{r[1]}, used()...)),
+			}
+		}
+	}
 	return p, nil
 }
 
@@ -502,7 +532,11 @@ func helpText(spec *cmdSpec) string {
 			left = "-" + string(rune(f.short)) + ", "
 		}
 		left += f.display()
-		rows = append(rows, row{left, f.help})
+		help := f.help
+		if len(f.values) > 0 {
+			help = strings.TrimSpace(help + " [possible values: " + strings.Join(f.values, ", ") + "]")
+		}
+		rows = append(rows, row{left, help})
 		width = max(width, len(left))
 	}
 	rows = append(rows, row{"-h, --help", "Print help"})

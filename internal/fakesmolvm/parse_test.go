@@ -261,3 +261,27 @@ func TestEveryCommandRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestMachineHelpListsEverySubcommand: machine --help names every machine
+// subcommand the dispatcher knows, emulated or not, except the hidden ones
+// and aliases (shown as "[aliases: ...]"), and nothing else.
+func TestMachineHelpListsEverySubcommand(t *testing.T) {
+	hidden := map[string]bool{"resize": true, "network-test": true}
+	aliases := map[string]bool{"rm": true, "list": true, "sh": true}
+	listed := map[string]bool{}
+	_, body, _ := strings.Cut(machineHelp, "Commands:\n")
+	body, _, _ = strings.Cut(body, "\n\n")
+	for _, line := range strings.Split(body, "\n") {
+		listed[strings.Fields(line)[0]] = true
+	}
+	for name := range machineCommands {
+		if want := !hidden[name] && !aliases[name]; listed[name] != want {
+			t.Errorf("machine --help lists %q: %v, want %v", name, listed[name], want)
+		}
+	}
+	for name := range listed {
+		if _, ok := machineCommands[name]; !ok && name != "help" {
+			t.Errorf("machine --help lists %q, which machine does not dispatch", name)
+		}
+	}
+}

@@ -34,7 +34,7 @@ type record struct {
 	StorageGB *uint64           `json:"storage_gb,omitempty"`
 	OverlayGB *uint64           `json:"overlay_gb,omitempty"`
 	Mounts    []mount           `json:"mounts,omitempty"`
-	Ports     []portMap         `json:"ports,omitempty"`
+	Ports     []portMap         `json:"ports,omitempty"` // -p, in order; also passed to the guest (Config.Ports)
 	CreatedAt int64             `json:"created_at"`
 	Image     string            `json:"image,omitempty"`
 	Cmd       []string          `json:"cmd,omitempty"`
@@ -45,8 +45,29 @@ type record struct {
 	Pulled    bool              `json:"pulled,omitempty"` // the image was laid down by a first start
 	Labels    map[string]string `json:"labels,omitempty"`
 	Network   bool              `json:"network,omitempty"`
-	Ephemeral bool              `json:"ephemeral,omitempty"`
-	Detached  bool              `json:"detached,omitempty"` // run -d
+	Ephemeral bool              `json:"ephemeral,omitempty"` // a run without -d
+
+	// Accepted and kept, with no effect in the fake.
+	GPU         bool    `json:"gpu,omitempty"`
+	GPUVRAMMiB  *uint64 `json:"gpu_vram_mib,omitempty"`
+	CUDA        bool    `json:"cuda,omitempty"`
+	NetBackend  string  `json:"net_backend,omitempty"`
+	DNS         string  `json:"dns,omitempty"`
+	OCIPlatform string  `json:"oci_platform,omitempty"`
+}
+
+// check refuses a record no command can act on: a hand-edited or damaged
+// file must give one clear error, never a crash.
+func (r *record) check(name string) error {
+	switch {
+	case r == nil:
+		return errors.New("record is null")
+	case r.Name != name:
+		return fmt.Errorf("record is named '%s'", r.Name)
+	case r.State != "created" && r.State != "running" && r.State != "stopped":
+		return fmt.Errorf("unknown state '%s'", r.State)
+	}
+	return nil
 }
 
 type db struct {
@@ -82,6 +103,11 @@ func (s *store) load() (*db, error) {
 	if d.Machines == nil {
 		d.Machines = map[string]*record{}
 	}
+	for name, r := range d.Machines {
+		if err := r.check(name); err != nil {
+			return nil, fmt.Errorf("io operation failed: parse state %s: machine '%s': %w", s.file(), name, err)
+		}
+	}
 	return d, nil
 }
 
@@ -108,7 +134,7 @@ func (s *store) update(fn func(*db) error) error {
 	if err := fn(d); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
+	b, err := marshalJSON(d, true)
 	if err != nil {
 		return err
 	}

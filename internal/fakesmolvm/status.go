@@ -1,7 +1,6 @@
 package fakesmolvm
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -14,11 +13,16 @@ func (c *cli) status(p *parsed) error {
 	if err != nil {
 		return err
 	}
+	if !p.has("json") {
+		if err := c.touchDataDir(name); err != nil {
+			return err
+		}
+	}
 	if p.has("json") {
 		if r == nil {
 			return errorf("config operation failed: machine status: machine '%s' not found", name)
 		}
-		b, _ := json.MarshalIndent(c.jsonRecord(r), "", "  ")
+		b, _ := marshalJSON(c.jsonRecord(r), true)
 		c.out("%s", b)
 		return nil
 	}
@@ -59,7 +63,10 @@ func (c *cli) jsonRecord(r *record) map[string]any {
 	if cmd == nil {
 		cmd = []string{}
 	}
-	var image, storage, overlay any
+	var image, storage, overlay, vram any
+	if r.GPUVRAMMiB != nil {
+		vram = *r.GPUVRAMMiB
+	}
 	if r.Image != "" {
 		image = r.Image
 	}
@@ -73,15 +80,15 @@ func (c *cli) jsonRecord(r *record) map[string]any {
 		"cmd":                       cmd,
 		"cpus":                      r.CPUs,
 		"created_at":                r.CreatedAt,
-		"cuda":                      false,
+		"cuda":                      r.CUDA,
 		"cuda_fork_pool_size":       nil,
 		"cuda_vram_limit_mib":       nil,
 		"entrypoint":                []string{},
 		"ephemeral":                 r.Ephemeral,
 		"forkable":                  false,
 		"forkpoint_held":            false,
-		"gpu":                       false,
-		"gpu_vram_mib":              nil,
+		"gpu":                       r.GPU,
+		"gpu_vram_mib":              vram,
 		"health_cmd":                nil,
 		"health_interval_secs":      nil,
 		"health_retries":            nil,
@@ -116,7 +123,7 @@ func (c *cli) ls(p *parsed) error {
 		for _, r := range recs {
 			list = append(list, c.jsonRecord(r))
 		}
-		b, _ := json.MarshalIndent(list, "", "  ")
+		b, _ := marshalJSON(list, true)
 		c.out("%s", b)
 		return nil
 	}
@@ -164,6 +171,12 @@ func (c *cli) ls(p *parsed) error {
 		}
 		if r.Network {
 			b.WriteString("  Network: enabled\n")
+		}
+		switch {
+		case r.GPU && r.GPUVRAMMiB != nil:
+			fmt.Fprintf(&b, "  GPU: enabled (%d MiB VRAM)\n", *r.GPUVRAMMiB)
+		case r.GPU:
+			b.WriteString("  GPU: enabled\n")
 		}
 		for _, i := range r.Init {
 			fmt.Fprintf(&b, "  Init: %s\n", i)

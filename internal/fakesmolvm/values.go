@@ -3,6 +3,7 @@ package fakesmolvm
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -64,35 +65,158 @@ func parseUintRust(s string, bits int) (uint64, error) {
 	return n, nil
 }
 
-// portMap is one -p value.
-type portMap struct{ Host, Guest uint16 }
+// nonZeroUint is Rust's NonZeroU32/NonZeroU64 parse.
+func nonZeroUint(bits int) func(string) error {
+	return func(s string) error {
+		n, err := parseUintRust(s, bits)
+		if err == nil && n == 0 {
+			return errors.New("number would be zero for non-zero type")
+		}
+		return err
+	}
+}
 
+// portMap is one -p value. The record keeps it as "ports":
+// [{"host": H, "guest": G}], and the guest's Config receives it.
+type portMap struct {
+	Host  uint16 `json:"host"`
+	Guest uint16 `json:"guest"`
+}
+
+// parsePort is smolvm's PortMapping::parse (docs/smolvm.md, create: ports):
+// HOST:GUEST split at the first ":", the host part parsed and checked
+// before the guest part; a lone PORT maps to itself. Numbers are Rust's
+// u16 parse (an optional "+", decimal digits, at most 65535).
 func parsePort(s string) (portMap, error) {
 	if h, g, ok := strings.Cut(s, ":"); ok {
-		hp, err := strconv.ParseUint(h, 10, 16)
+		hp, err := parseUintRust(h, 16)
 		if err != nil {
 			return portMap{}, fmt.Errorf("invalid host port: %s", h)
-		}
-		gp, err := strconv.ParseUint(g, 10, 16)
-		if err != nil {
-			return portMap{}, fmt.Errorf("invalid guest port: %s", g)
 		}
 		if hp == 0 {
 			return portMap{}, errors.New("host port 0 is not valid for VM port forwarding")
 		}
+		gp, err := parseUintRust(g, 16)
+		if err != nil {
+			return portMap{}, fmt.Errorf("invalid guest port: %s", g)
+		}
+		if gp == 0 {
+			return portMap{}, errors.New("guest port 0 is not valid for VM port forwarding")
+		}
 		return portMap{uint16(hp), uint16(gp)}, nil
 	}
-	p, err := strconv.ParseUint(s, 10, 16)
+	p, err := parseUintRust(s, 16)
 	if err != nil {
 		return portMap{}, fmt.Errorf("invalid port: %s", s)
 	}
 	if p == 0 {
-		return portMap{}, errors.New("host port 0 is not valid for VM port forwarding")
+		return portMap{}, errors.New("port 0 is not valid for VM port forwarding")
 	}
 	return portMap{uint16(p), uint16(p)}, nil
 }
 
 func checkPort(s string) error { _, err := parsePort(s); return err }
+
+// checkIPv4 is clap's parser for Rust's Ipv4Addr (--dns): exactly four
+// dot-separated decimal octets of one to three digits, each at most 255,
+// without a leading zero; nothing else (no IPv6, no port, no spaces).
+func checkIPv4(s string) error {
+	bad := errors.New("invalid IPv4 address syntax")
+	parts := strings.Split(s, ".")
+	if len(s) > 15 || len(parts) != 4 {
+		return bad
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || (len(p) > 1 && p[0] == '0') {
+			return bad
+		}
+		n := 0
+		for i := 0; i < len(p); i++ {
+			if p[i] < '0' || p[i] > '9' {
+				return bad
+			}
+			n = n*10 + int(p[i]-'0')
+		}
+		if n > 255 {
+			return bad
+		}
+	}
+	return nil
+}
+
+// netBackends are the values of smolvm's NetworkBackend enum, in its order.
+var netBackends = []string{"tsi", "virtio-net"}
+
+// checkSize is smolvm's parse_size_bytes (--max-image-size): a decimal
+// number, optionally fractional, and an optional unit K, M, G or T (also
+// KiB/KB and so on, any case); the result must not be zero.
+func checkSize(s string) error {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return errors.New("size must not be empty")
+	}
+	split := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
+	if split < 0 {
+		split = len(t)
+	}
+	num, unit := t[:split], t[split:]
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || strings.Count(num, ".") > 1 {
+		return fmt.Errorf("'%s' is not a valid size (expected a number, optional K/M/G/T)", s)
+	}
+	var mult float64
+	switch u := strings.ToLower(strings.TrimSpace(unit)); u {
+	case "", "b":
+		mult = 1
+	case "k", "ki", "kib", "kb":
+		mult = 1 << 10
+	case "m", "mi", "mib", "mb":
+		mult = 1 << 20
+	case "g", "gi", "gib", "gb":
+		mult = 1 << 30
+	case "t", "ti", "tib", "tb":
+		mult = 1 << 40
+	default:
+		return fmt.Errorf("invalid size unit '%s' in '%s' (use K, M, G, or T)", u, s)
+	}
+	if v*mult < 1 {
+		return fmt.Errorf("size '%s' must be greater than zero", s)
+	}
+	return nil
+}
+
+// checkCIDR is smolvm's parse_cidr (--allow-cidr): an IPv4 or IPv6
+// network with a prefix length, or a bare address.
+func checkCIDR(s string) error {
+	bad := fmt.Errorf("invalid CIDR '%s': expected format like 10.0.0.0/8 or 1.1.1.1", s)
+	if strings.ContainsAny(s, "% ") {
+		return bad
+	}
+	addr, bits, hasBits := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addr)
+	if err != nil || (a.Is4() && checkIPv4(addr) != nil) {
+		return bad
+	}
+	if hasBits {
+		n, err := parseUintRust(bits, 8)
+		if err != nil || strings.HasPrefix(bits, "+") || int(n) > a.BitLen() {
+			return bad
+		}
+	}
+	return nil
+}
+
+// checkGPUVRAM is smolvm's --gpu-vram parser: a u32 number of MiB, not 0.
+func checkGPUVRAM(s string) error {
+	n, err := parseUintRust(s, 32)
+	if err != nil {
+		return fmt.Errorf("'%s' is not a valid MiB value", s)
+	}
+	if n == 0 {
+		return errors.New("--gpu-vram must be a positive number of MiB; use a value >= 1 or omit the flag to get the default")
+	}
+	return nil
+}
 
 func checkImage(s string) error {
 	if strings.TrimSpace(s) == "" {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -148,13 +147,8 @@ func ptyStart(ts *testscript.TestScript, name string, args []string) {
 		ts.Fatalf("pty start: session %q exists", name)
 	}
 
-	env := scriptEnv(ts)
-	prog := args[1]
-	if !strings.Contains(prog, "/") {
-		path, err := lookPath(prog, envValue(env, "PATH"))
-		ts.Check(err)
-		prog = path
-	}
+	cmd, err := Command(ts, args[1], args[2:]...)
+	ts.Check(err)
 	term, err := ptytest.Open(rows, cols)
 	ts.Check(err)
 	modes, err := term.Termios()
@@ -162,9 +156,6 @@ func ptyStart(ts *testscript.TestScript, name string, args []string) {
 		term.Close()
 		ts.Fatalf("pty start %s: %v", name, err)
 	}
-	cmd := exec.Command(prog, args[2:]...)
-	cmd.Args[0] = args[1]
-	cmd.Env = env
 	cmd.Dir = ts.MkAbs(".")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = term.Slave(), term.Slave(), term.Slave()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -195,42 +186,6 @@ func (s *ptySession) stop() {
 		}
 	}
 	s.term.Close()
-}
-
-// scriptEnv returns the script's current environment (testscript does not
-// expose it, so ask env(1) for it).
-func scriptEnv(ts *testscript.TestScript) []string {
-	if err := ts.Exec("env", "-0"); err != nil {
-		ts.Fatalf("pty: reading the script environment: %v", err)
-	}
-	var env []string
-	for _, kv := range strings.Split(ts.ReadFile("stdout"), "\x00") {
-		if kv != "" {
-			env = append(env, kv)
-		}
-	}
-	// Leave stdout empty again rather than holding the environment.
-	ts.Check(ts.Exec("true"))
-	return env
-}
-
-func envValue(env []string, key string) string {
-	for i := len(env) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
-func lookPath(prog, path string) (string, error) {
-	for _, dir := range filepath.SplitList(path) {
-		p := filepath.Join(dir, prog)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("pty start: %q not found on $PATH", prog)
 }
 
 func parseSize(ts *testscript.TestScript, s string) (rows, cols int) {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package ptybridge
+package bottle
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func guestShells(t *testing.T) map[string][]string {
 // sharedTempDir is a fresh world-writable sticky directory, like the
 // guest's /tmp, removed at the end of the test.
 func sharedTempDir(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "ptybridge-fifo-")
+	dir, err := os.MkdirTemp("", "bottle-fifo-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestWrapScriptRunsCommand(t *testing.T) {
 
 // TestSideChannelThroughFIFO is the image guest model on a real PTY: the
 // session runs as an unprivileged user on a pts that is root:root 0620, so
-// that user cannot open the pts by its path. SideChannel.Resize, through a
+// that user cannot open the pts by its path. ResizeArgv, run through a
 // stand-in smolvm that runs the resize script as that same user in another
 // process, still brings the session to each new size (one stty per size:
 // at most one intermediate step with the new rows and the old columns,
@@ -188,13 +188,17 @@ func TestSideChannelThroughFIFO(t *testing.T) {
 			if err := os.WriteFile(smolvm, []byte(stub), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			sc := &SideChannel{Smolvm: smolvm, Machine: "m1", FIFO: fifo}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			last := Size{24, 80}
-			for _, s := range []Size{{40, 120}, {41, 120}, {20, 60}} {
-				if err := sc.Resize(ctx, s); err != nil {
+			type size struct{ Rows, Cols int }
+			last := size{24, 80}
+			for _, s := range []size{{40, 120}, {41, 120}, {20, 60}} {
+				inv, err := ResizeArgv(Target{Program: smolvm, Name: "m1"}, fifo, s.Rows, s.Cols)
+				if err != nil {
 					t.Fatal(err)
+				}
+				if res, err := Run(ctx, inv); err != nil || res.ExitCode != 0 {
+					t.Fatalf("resize to %v: %v %+v", s, err, res)
 				}
 				seen, err := term.WaitFor(regexp.MustCompile(fmt.Sprintf(`(?s).*?size=%d %d\.`, s.Rows, s.Cols)), 10*time.Second)
 				if err != nil {

@@ -1,0 +1,193 @@
+package smolvmtest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// An Image is an image to add to a fake's store, as if it had been pulled:
+// `smolvm machine create --image NAME` then finds it without a network.
+type Image struct {
+	// Rootfs is a directory holding the image's root filesystem. It is
+	// copied when the image is added (regular files, directories and
+	// symlinks, with their modes), so later changes to it do not reach the
+	// fake.
+	Rootfs string
+	// Archive, instead of Rootfs, is a `docker save` (or `podman save`)
+	// archive of one image, plain or gzip-compressed: its layers are
+	// flattened into the root filesystem when the image is added, and its
+	// config gives the user, environment and working directory that the
+	// fields below leave empty.
+	Archive string
+	// The image config: the user exec runs as by default ("" for root),
+	// environment ("K=V") and working directory of commands in the guest.
+	User    string
+	Env     []string
+	Workdir string
+}
+
+// imageConfig is an image's config.json as the fake reads it.
+type imageConfig struct {
+	Env     []string `json:"env"`
+	Workdir string   `json:"workdir"`
+	User    string   `json:"user,omitempty"`
+}
+
+// AddImage adds img to the fake's store under name (e.g. "node:22" or
+// "org/app:1.0"; a name without a tag also answers NAME:latest). Adding a
+// name twice is an error.
+func (f *Fake) AddImage(name string, img Image) error {
+	if err := checkImageName(name); err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	switch {
+	case img.Rootfs == "" && img.Archive == "":
+		return fmt.Errorf("smolvmtest: image %q: neither Rootfs nor Archive", name)
+	case img.Rootfs != "" && img.Archive != "":
+		return fmt.Errorf("smolvmtest: image %q: both Rootfs and Archive", name)
+	case img.Rootfs != "":
+		fi, err := os.Stat(img.Rootfs)
+		if err != nil {
+			return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("smolvmtest: image %q: Rootfs %s is not a directory", name, img.Rootfs)
+		}
+	}
+	dir := filepath.Join(f.imagesDir(), filepath.FromSlash(name))
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("smolvmtest: image %q: already added", name)
+	}
+	// Built beside the store and renamed in, so a failed copy leaves no
+	// half image the fake could find.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	tmp, err := os.MkdirTemp(f.dir, ".image-*")
+	if err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	defer os.RemoveAll(tmp)
+	var cfg imageConfig
+	if img.Archive != "" {
+		if cfg, err = flattenArchive(img.Archive, filepath.Join(tmp, "rootfs")); err != nil {
+			return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+		}
+	} else if err := copyTree(img.Rootfs, filepath.Join(tmp, "rootfs")); err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	if img.User != "" {
+		cfg.User = img.User
+	}
+	if img.Env != nil {
+		cfg.Env = img.Env
+	}
+	if img.Workdir != "" {
+		cfg.Workdir = img.Workdir
+	}
+	if cfg.Env == nil {
+		cfg.Env = []string{}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "config.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkImageName accepts what the fake's store can hold: relative
+// slash-separated names without empty, "." or ".." parts.
+func checkImageName(name string) error {
+	if name == "" {
+		return errors.New("empty name")
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == "" || part == "." || part == ".." {
+			return errors.New("a name is slash-separated parts, none empty, . or ..")
+		}
+	}
+	return nil
+}
+
+// copyTree copies the directory src to dst: directories, regular files and
+// symlinks (as links, never followed), keeping permission bits. Anything
+// else (devices, sockets, pipes) is an error: an image cannot carry it.
+func copyTree(src, dst string) error {
+	// Directories get their modes last: a read-only one must still be
+	// filled.
+	type dirMode struct {
+		path string
+		perm fs.FileMode
+	}
+	var dirs []dirMode
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch mode := info.Mode(); {
+		case mode.IsDir():
+			dirs = append(dirs, dirMode{target, mode.Perm()})
+			return os.Mkdir(target, 0o755)
+		case mode&fs.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case mode.IsRegular():
+			return copyFile(path, target, mode.Perm())
+		default:
+			return fmt.Errorf("%s: cannot copy a %v into an image", path, mode.Type())
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i].path, dirs[i].perm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, perm) // the umask may have cut perm
+}
