@@ -2,6 +2,7 @@ package smolvmtest_test
 
 import (
 	"bytes"
+	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -388,7 +389,8 @@ func TestAddImage(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(rootfs, "home/app"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	img := smolvmtest.Image{Rootfs: rootfs, User: "app", Env: []string{"GREETING=hi"}, Workdir: "/srv"}
+	addBusybox(t, rootfs)
+	img := smolvmtest.Image{Rootfs: rootfs, User: "app", Env: []string{"PATH=/usr/local/bin:/bin", "GREETING=hi"}, Workdir: "/srv"}
 	if err := f.AddImage("example/app:1.0", img); err != nil {
 		t.Fatal(err)
 	}
@@ -430,6 +432,49 @@ func TestAddImageRefusesBadInput(t *testing.T) {
 	} {
 		if err := f.AddImage(tc.name, tc.img); err == nil {
 			t.Errorf("AddImage(%q, %+v) accepted", tc.name, tc.img)
+		}
+	}
+}
+
+// addBusybox gives a test image a shell and the commands the tests run, as
+// a real image carries its own userland: the host's static busybox, when
+// it has one (Debian's busybox-static).
+func addBusybox(t *testing.T, rootfs string) {
+	t.Helper()
+	var bb string
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		if f, err := elf.Open(p); err == nil {
+			static := true
+			for _, prog := range f.Progs {
+				if prog.Type == elf.PT_INTERP {
+					static = false
+				}
+			}
+			f.Close()
+			if static {
+				bb = p
+				break
+			}
+		}
+	}
+	if bb == "" {
+		t.Log("no static busybox on this host: the image has no shell of its own")
+		return
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(rootfs, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, applet := range []string{"sh", "cat", "id", "pwd", "echo"} {
+		if err := os.Symlink("busybox", filepath.Join(bin, applet)); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
