@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -136,6 +137,9 @@ func agentMain(args []string) int {
 func survivePID1Signals() {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs)
+	// SIGURG is the runtime's own preemption signal, sent to itself many
+	// times a second; left to the runtime, one from a guest is ignored.
+	signal.Reset(syscall.SIGURG)
 	go func() {
 		for range sigs {
 		}
