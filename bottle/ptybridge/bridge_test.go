@@ -38,7 +38,11 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Printf("ready %d\n", sleep.Process.Pid)
 		_ = sleep.Wait()
+		// A signal to the group may end the sleep a moment before the
+		// runtime acts on our own copy of it: wait for that instead of
+		// exiting 0 (a test that sends no signal kills us at cleanup).
 		fmt.Println("not-killed")
+		time.Sleep(time.Hour)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -27,7 +27,14 @@
 //     replaced atomically under an flock), per-machine lock files for
 //     start/stop/delete and a run's boot, owner locks of live runs,
 //     invocations.jsonl, fault counters, and the image store images/.
-//     $FAKE_SMOLVM_NOW fixes created_at.
+//     $FAKE_SMOLVM_NOW fixes created_at. A damaged document or record is
+//     one "io operation failed: parse state ..." error, never a panic.
+//   - Start keeps its agent (guest.StartHeld) only once the record says
+//     running, so a start killed midway leaves no unrecorded machine; stop
+//     and delete end any agent of a machine not recorded as running.
+//   - The invocation log: each machine subcommand writes its entry, marked
+//     unfinished, before it runs and completes it in place when it ends
+//     (recorder.go); other invocations are appended when they end.
 //   - Images not in the store fail create: without a network with smolvm's
 //     "must be pulled from a registry, but this machine has no network"
 //     message, with one with "not found in the fake-smolvm image store ...
@@ -56,7 +63,8 @@
 //   - exec --secret-env/--secret-file are resolved on the host.
 //   - -v mounts are validated as smolvm does (read from the right,
 //     protected host paths, targets compared as paths), stored, and passed
-//     as guest.Config.Mounts; -p ports as guest.Config.Ports.
+//     as guest.Config.Mounts; -p ports as guest.Config.Ports, which the
+//     agent publishes.
 //   - exec, shell, cp, text status and a stop of a machine without a
 //     record make the machine's data dir (with its "name" file) first, as
 //     smolvm does, so a later delete reports cleaning it up.

@@ -96,7 +96,8 @@ func (c *cli) fakeCmd(args []string) error {
 }
 
 // fakeLog prints one line per invocation: EXIT MACHINE ARGV... (machine "-"
-// when none, argv words quoted when they need it), or a JSON array.
+// when none, argv words quoted when they need it; EXIT is "unfinished" for
+// an invocation still running or killed), or a JSON array.
 func (c *cli) fakeLog(p *parsed) error {
 	all, err := c.readLog()
 	if err != nil {
@@ -124,8 +125,11 @@ func (c *cli) fakeLog(p *parsed) error {
 			words[i] = shellQuote(w)
 		}
 		exit := fmt.Sprint(inv.Exit)
-		if inv.Hung {
+		switch {
+		case inv.Hung:
 			exit = "hung"
+		case inv.Unfinished:
+			exit = "unfinished" // still running, or killed
 		}
 		c.out("%s %s %s", exit, m, strings.Join(words, " "))
 	}

@@ -157,7 +157,7 @@ func (c *cli) applyFaults() error {
 		time.Sleep(d)
 	}
 	if hit.Hang {
-		c.record(time.Now(), -1, true)
+		c.record(c.begun, -1, true) // completes the entry begun at the start
 		c.noRecord = true
 		return c.hang()
 	}

@@ -66,11 +66,16 @@ func namedNotFound(name string) error {
 	return errorf("vm not found: %s", name)
 }
 
-// tidyDead quietly records as stopped a machine whose record says running
-// though its agent is gone.
-func (c *cli) tidyDead(r *record) {
+// tidy makes sure no agent runs for a machine that is not running, and
+// records as stopped one whose record says running though its agent is
+// gone. An agent of a start that was killed midway ends by itself (see
+// guest.StartHeld), but stop and delete must not race its last moment.
+func (c *cli) tidy(r *record) {
+	dir := c.paths.machineDir(r.Name)
+	if _, err := os.Stat(dir); err == nil || r.State == "running" {
+		_ = guest.Stop(dir)
+	}
 	if r.State == "running" {
-		_ = guest.Stop(c.paths.machineDir(r.Name))
 		_ = c.setState(r.Name, "stopped")
 	}
 }
@@ -163,7 +168,9 @@ func (c *cli) boot(r *record) (int, error) {
 	if err := os.WriteFile(cfg.DataDir+"/name", []byte(r.Name), 0o644); err != nil {
 		return 0, errorf("io operation failed: %v", err)
 	}
-	pid, err := guest.Start(cfg)
+	// The agent stays tied to this invocation until the record says
+	// running: killed before that, it takes its machine with it.
+	pid, keep, err := guest.StartHeld(cfg)
 	if err != nil {
 		_ = guest.Stop(cfg.DataDir)
 		if errors.Is(err, guest.ErrUnsupported) {
@@ -181,6 +188,7 @@ func (c *cli) boot(r *record) (int, error) {
 		_ = guest.Stop(cfg.DataDir)
 		return 0, err
 	}
+	keep()
 	if len(r.Init) > 0 {
 		if r.InitDone {
 			c.out("Init already completed, skipping %d command(s)", len(r.Init))
@@ -302,7 +310,7 @@ func (c *cli) stop(p *parsed) error {
 	}
 	state, _ := c.displayState(r)
 	if state != "running" {
-		c.tidyDead(r)
+		c.tidy(r)
 		c.out("Machine '%s' is not running (state: %s)", name, state)
 		return nil
 	}
@@ -339,7 +347,7 @@ func (c *cli) delete(p *parsed) error {
 			return err
 		}
 	} else {
-		c.tidyDead(r)
+		c.tidy(r)
 	}
 	if !p.has("force") && !p.has("cascade") {
 		fmt.Fprintf(c.stderr, "Delete machine '%s'? [y/N] ", name)
@@ -352,13 +360,23 @@ func (c *cli) delete(p *parsed) error {
 	return c.remove(name)
 }
 
-// remove deletes a stopped machine's data dir and record.
+// remove deletes a stopped machine's data dir and record. An agent of a
+// start killed midway may still be writing into the directory for a
+// moment: a failed removal ends every agent of the machine and tries again.
 func (c *cli) remove(name string) error {
 	dir := c.paths.machineDir(name)
 	if _, err := os.Stat(dir); err == nil {
 		c.out("Cleaning up data directory for vm: %s", name)
-		if err := os.RemoveAll(dir); err != nil {
-			return errorf("io operation failed: remove %s: %v", dir, err)
+		for try := 1; ; try++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				break
+			}
+			if try == 5 {
+				return errorf("io operation failed: remove %s: %v", dir, err)
+			}
+			_ = guest.Stop(dir)
+			time.Sleep(time.Duration(try) * 20 * time.Millisecond)
 		}
 	}
 	if err := c.store.update(func(d *db) error {

@@ -63,6 +63,8 @@ type cli struct {
 	stdinBytes atomic.Int64 // forwarded to the guest or read by a prompt
 	stdinTTY   bool
 	fault      *rule
+	begun      time.Time      // when the invocation started
+	pending    []pendingEntry // log entries begun, to complete at the end
 }
 
 // runtimeError is printed as "Error: MSG" with exit 1.
@@ -78,12 +80,12 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func (c *cli) main() int {
-	start := time.Now()
+	c.begun = time.Now()
 	c.paths = resolvePaths(c.getenv)
 	c.store = &store{dir: c.paths.stateDir()}
 	code := c.exit(c.run())
 	if !c.noRecord {
-		c.record(start, code, false)
+		c.record(c.begun, code, false)
 	}
 	return code
 }
@@ -195,6 +197,9 @@ func (c *cli) machineCmd(args []string) error {
 		return err
 	}
 	c.machine = c.targetMachine(canon, p)
+	// The entry is in the log from here on, even if this process is
+	// killed before it ends.
+	c.begin(c.begun)
 	c.sweepEphemeral()
 	if err := c.applyFaults(); err != nil {
 		return err

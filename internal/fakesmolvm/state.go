@@ -56,6 +56,20 @@ type record struct {
 	OCIPlatform string  `json:"oci_platform,omitempty"`
 }
 
+// check refuses a record no command can act on: a hand-edited or damaged
+// file must give one clear error, never a crash.
+func (r *record) check(name string) error {
+	switch {
+	case r == nil:
+		return errors.New("record is null")
+	case r.Name != name:
+		return fmt.Errorf("record is named '%s'", r.Name)
+	case r.State != "created" && r.State != "running" && r.State != "stopped":
+		return fmt.Errorf("unknown state '%s'", r.State)
+	}
+	return nil
+}
+
 type db struct {
 	Machines map[string]*record `json:"machines"`
 }
@@ -88,6 +102,11 @@ func (s *store) load() (*db, error) {
 	}
 	if d.Machines == nil {
 		d.Machines = map[string]*record{}
+	}
+	for name, r := range d.Machines {
+		if err := r.check(name); err != nil {
+			return nil, fmt.Errorf("io operation failed: parse state %s: machine '%s': %w", s.file(), name, err)
+		}
 	}
 	return d, nil
 }

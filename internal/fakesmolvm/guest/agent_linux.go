@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -56,38 +56,102 @@ type agent struct {
 	reaper  reaper
 }
 
+// Descriptors Start hands the agent; agentFDsEnv says how many there are
+// from fd 3 on. Everything else the agent inherited is closed at once.
+const (
+	fdReady = 3 // the readiness pipe: "ok PID", or why setup failed
+	fdKeep  = 4 // read end of the keep pipe: "go" keeps the agent, EOF ends it
+	fdOwner = 5 // the owner's pidfd (ownerFDEnv) or /dev/null
+	fdPorts = 6 // one listening socket per Config.Ports entry, in order
+)
+
+// agentFDsEnv holds how many descriptors from fd 3 on Start passed.
+const agentFDsEnv = "FAKE_SMOLVM_AGENT_FDS"
+
 func agentMain(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "usage: __agent DATADIR")
+	// Before anything else: the descriptors Start passed are the agent's
+	// and every other one goes, so nothing the CLI inherited from whoever
+	// ran it (a pipe of the host's shell, an open host directory) stays
+	// open in the agent or reaches a guest process.
+	n, err := strconv.Atoi(os.Getenv(agentFDsEnv))
+	if err != nil || n < fdPorts-fdReady || len(args) != 0 {
+		fmt.Fprintln(os.Stderr, "usage: __agent (started by machine start only)")
 		return 2
 	}
-	// fd 3 is the readiness pipe from Start, fd 4 maybe the owner's pidfd.
-	// Neither may reach a guest process, and nor may anything the CLI
-	// inherited from whoever ran it (a pipe of the host's shell...).
-	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	ready := os.NewFile(3, "ready")
-	if os.Getenv(ownerFDEnv) == "4" {
-		go watchOwner(4)
+	unix.CloseRange(uint(fdReady+n), ^uint(0), 0)
+	unix.CloseRange(fdReady, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	survivePID1Signals()
+	ready := os.NewFile(fdReady, "ready")
+	go watchKeep(fdKeep)
+	if os.Getenv(ownerFDEnv) == strconv.Itoa(fdOwner) {
+		go watchOwner(fdOwner)
+	} else {
+		unix.Close(fdOwner)
 	}
-	a, err := setupAgent(args[0])
+	var ports []*os.File
+	for i := range n - (fdPorts - fdReady) {
+		ports = append(ports, os.NewFile(uintptr(fdPorts+i), "port"))
+	}
+	// Start runs the agent in the machine's data dir, so that no host path
+	// shows in its command line (the guest's /proc/1/cmdline).
+	dataDir, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(ready, "error: data dir: %v\n", err)
+		return 1
+	}
+	a, err := setupAgent(dataDir)
+	if err == nil {
+		if err := a.publish(ports); err != nil {
+			fmt.Fprintf(os.Stderr, "agent: %v\n", err)
+			fmt.Fprintf(ready, "ports: %v\n", err)
+			return 1
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "agent: %v\n", err)
-		if ready != nil {
-			var ve volumeError
-			if errors.As(err, &ve) {
-				fmt.Fprintf(ready, "fail: %v\n", err)
-			} else {
-				fmt.Fprintf(ready, "error: %v\n", err)
-			}
+		var ve volumeError
+		if errors.As(err, &ve) {
+			fmt.Fprintf(ready, "fail: %v\n", err)
+		} else {
+			fmt.Fprintf(ready, "error: %v\n", err)
 		}
 		return 1
 	}
-	if ready != nil {
-		fmt.Fprintf(ready, "ok %d\n", a.hostPID)
-		ready.Close()
-	}
+	fmt.Fprintf(ready, "ok %d\n", a.hostPID)
+	ready.Close()
 	a.serve()
 	return 0
+}
+
+// survivePID1Signals catches every signal, so that none a guest sends its
+// PID 1 (SEGV, ABRT, BUS, SYS, TRAP... from kill(2)) ends the agent by a
+// default action or a Go crash; the host stops it with SIGKILL, which a
+// guest cannot send it. A signal sent by kill(2) is never taken for a fault
+// of the agent's own, and a caught one is dropped. Catching rather than
+// ignoring keeps guest processes' dispositions default: an ignored signal
+// would stay ignored across exec.
+func survivePID1Signals() {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs)
+	go func() {
+		for range sigs {
+		}
+	}()
+}
+
+// watchKeep ends the agent when the keep pipe reaches EOF before "go":
+// the client that started it died before recording the machine as
+// running, and a machine nobody recorded must not run on.
+func watchKeep(fd int) {
+	f := os.NewFile(uintptr(fd), "keep")
+	var b [2]byte
+	n, _ := io.ReadFull(f, b[:])
+	f.Close()
+	if n == 2 && string(b[:]) == "go" {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "agent: the starting client ended before the machine was recorded, shutting down")
+	os.Exit(0)
 }
 
 // setupAgent builds the guest: mounts, pivot_root, first-start population,
@@ -120,17 +184,6 @@ func setupAgent(dataDir string) (*agent, error) {
 	}
 	a.hostPID, _ = strconv.Atoi(self)
 
-	// Signals a guest may send to its PID 1 must not kill the agent by a
-	// default action; the host stops it with SIGKILL. They are caught and
-	// dropped rather than ignored: an ignored signal would stay ignored in
-	// every guest process across exec.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
-	go func() {
-		for range sigs {
-		}
-	}()
-
 	first := true
 	if _, err := os.Stat(filepath.Join(dataDir, fileReady)); err == nil {
 		first = false
@@ -145,8 +198,10 @@ func setupAgent(dataDir string) (*agent, error) {
 	}
 	root := filepath.Join(dataDir, dirRootfs)
 	usrLocal := filepath.Join(dataDir, dirUsrLocal)
+	// The data dir must exist: an agent whose machine was deleted while it
+	// started must not bring the directory back.
 	for _, d := range []string{root, usrLocal} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 	}
@@ -234,10 +289,13 @@ func watchOwner(fd int) {
 	}
 }
 
+// dataDirPoll is how often the agent checks that its data dir still exists.
+const dataDirPoll = 200 * time.Millisecond
+
 // watchDataDir ends the agent, and with it the whole guest, once its data
 // dir is gone (a deleted test work dir): a missed stop cannot leak forever.
 func (a *agent) watchDataDir() {
-	for range time.Tick(time.Second) {
+	for range time.Tick(dataDirPoll) {
 		var st unix.Stat_t
 		if err := unix.Fstat(int(a.watch.Fd()), &st); err != nil || st.Nlink == 0 {
 			fmt.Fprintln(os.Stderr, "agent: data dir removed, shutting down")

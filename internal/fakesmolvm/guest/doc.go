@@ -3,19 +3,35 @@ package guest
 // How a guest is built (Linux only; elsewhere Start returns ErrUnsupported
 // and nothing runs).
 //
-// The agent. Start re-executes the fake binary (by path, argv[0] kept, so
-// testscript and the CLI dispatch it) as `smolvm __agent DATADIR`, detached
-// (setsid), in new user, mount, PID, UTS and IPC namespaces, plus a network
-// namespace with only lo unless Config.Network. The agent is PID 1 of its
-// guest: SIGKILLing it makes the kernel end every guest process, which is
-// all Stop does (then it waits for the agent to be gone). The agent reads
-// DATADIR/agent.json (the Config), builds the guest, reports "ok" on a pipe
-// and serves DATADIR/agent.sock. It writes DATADIR/agent.pid (host PID),
-// logs to DATADIR/agent-console.log, and exits by itself once agent.pid's
-// link count drops to zero, i.e. when the data dir was removed, or once the
-// process named by $FAKE_SMOLVM_OWNER_PID (OwnerPIDEnv) at Start has ended
-// (a pidfd passed as fd 4). The agent marks every inherited descriptor
-// close-on-exec: guest processes get stdio and nothing else.
+// The agent. Start re-executes the fake binary (by path, argv[0]'s base
+// name kept, so testscript and the CLI dispatch it) as `smolvm __agent`, in
+// the data dir (so its command line, the guest's /proc/1/cmdline, shows no
+// host path), detached (setsid), in new user, mount, PID, UTS and IPC
+// namespaces, plus a network namespace with only lo unless Config.Network.
+// The agent is PID 1 of its guest: SIGKILLing it makes the kernel end every
+// guest process, which is all Stop does (then it waits for the agent to be
+// gone). The host finds agents from /proc: command line "PROG __agent" and
+// stdout DATADIR/agent-console.log. The agent reads DATADIR/agent.json
+// (the Config), builds the guest, reports "ok" on a pipe and serves
+// DATADIR/agent.sock. It writes DATADIR/agent.pid (host PID), logs to
+// DATADIR/agent-console.log, and exits by itself once agent.pid's link
+// count drops to zero (checked every 200 ms), i.e. when the data dir was
+// removed, or once the process named by $FAKE_SMOLVM_OWNER_PID
+// (OwnerPIDEnv) at Start has ended (a pidfd), or when the keep pipe
+// reaches EOF before StartHeld's keep: a client killed before it recorded
+// the machine as running takes its agent along. The agent never creates
+// its data dir, so one deleted while it starts stays deleted.
+//
+// What the agent owes the host: nothing. Its descriptors are the ones
+// Start passes (readiness, keep, owner, published ports: fdReady...) and
+// every other inherited one is closed first thing; its environment is
+// empty but for Go tooling settings; it catches every signal, so none a
+// guest sends its PID 1 (kill -SEGV 1...) ends it or dumps a Go crash.
+//
+// Ports. Start binds each -p host port on 127.0.0.1 (and ::1) in the host's
+// network namespace and passes the listeners to the agent, which splices each
+// connection to 127.0.0.1:GUEST dialled from the guest's namespace; the
+// listener dies with the agent (ports_linux.go).
 //
 // Users. As root (in a user namespace that has ids 0-65535, such as the
 // initial one), guest uids/gids 0-65535 are host 0-65535, so the guest's
@@ -67,9 +83,13 @@ package guest
 // environment). A single reaper goroutine owns wait4, as PID 1 must reap
 // orphans. Timeouts and a client that hangs
 // up kill the process group. Output of buffered mode is collected and sent
-// as all stdout then all stderr; after the command exits, output is read
-// until EOF, or for drainGrace while background children hold the pipes,
-// and then what the pipe holds is taken without waiting. When the
+// as all stdout then all stderr once both pipes reach EOF, so a background
+// child that keeps them holds the exec (docs/smolvm.md, exec); the timeout
+// applies only while the direct child lives. The streaming modes read on
+// after the command exits for drainGrace while background children hold
+// the pipes or the terminal, and then take what they hold without waiting
+// (the PTY master is opened non-blocking and never handed to Fd(), so its
+// read deadlines work). When the
 // agent dies mid-command, the client reports "agent operation failed: OP:
 // connection to VM lost" where OP is the mode's operation name in smolvm's
 // messages (docs/smolvm.md, exec): "vm exec", "vm exec interactive",
@@ -89,6 +109,7 @@ package guest
 // (the guest tree), firststart_linux.go (the first start's /etc and image),
 // confine_linux.go (capabilities), reaper_linux.go (PID 1's reaping and the
 // spawner thread), users_linux.go (user, environment and PATH of a
-// command), exec_linux.go (exec, both sides), stdio_linux.go (the client's
-// stdin pump and terminal), copy_linux.go (cp, both sides), proto.go (the
-// frames), runuser_linux.go, doctor_linux.go.
+// command), exec_linux.go (exec, both sides), ports_linux.go (published
+// ports, both sides), stdio_linux.go (the client's stdin pump and
+// terminal), copy_linux.go (cp, both sides), proto.go (the frames),
+// runuser_linux.go, doctor_linux.go.

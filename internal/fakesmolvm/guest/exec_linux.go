@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -22,9 +21,58 @@ import (
 // outputCap is smolvm's limit on captured (and streamed) output.
 const outputCap = 11 << 20 // 11534336
 
-// drainGrace is how long output is still collected after the command
-// exited while something (a background child) keeps its pipes open.
+// drainGrace is how long the streaming modes (-i, -t, --stream) still
+// collect output after the command exited while something (a background
+// child) keeps its pipes or terminal open. Buffered mode has no grace: it
+// reads to EOF, as smolvm's agent joins its reader threads (docs/smolvm.md,
+// exec).
 const drainGrace = 100 * time.Millisecond
+
+// openPTY opens a PTY pair whose master is non-blocking and in Go's
+// poller, so read deadlines work on it: the drain after the command exits
+// relies on them. pty.Open cannot give one: it calls Fd() on the master,
+// which turns a descriptor os.OpenFile made non-blocking back to blocking
+// for good. A descriptor that was non-blocking when os.NewFile wrapped it
+// stays so even through Fd().
+func openPTY() (master, slave *os.File, err error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, os.NewSyscallError("open /dev/ptmx", err)
+	}
+	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, os.NewSyscallError("ioctl", err)
+	}
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
+	slave, err = os.OpenFile("/dev/pts/"+strconv.FormatUint(uint64(n), 10), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		master.Close()
+		return nil, nil, err
+	}
+	return master, slave, nil
+}
+
+// setWinsize sets a PTY master's window size on its raw descriptor,
+// through SyscallConn rather than Fd(), so that nothing about the master's
+// mode depends on how it was opened.
+func setWinsize(m *os.File, cols, rows uint16) error {
+	rc, err := m.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioctlErr error
+	err = rc.Control(func(fd uintptr) {
+		ioctlErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Col: cols, Row: rows})
+	})
+	if err != nil {
+		return err
+	}
+	return ioctlErr
+}
 
 // spawnPrefix is the message prefix smolvm uses for a failed spawn, per mode.
 func spawnPrefix(m Mode) string {
@@ -64,7 +112,9 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 		fail(err)
 		return
 	}
-	sys := &syscall.SysProcAttr{Setpgid: true}
+	// The command leads its own process group, which a timeout or a hang-up
+	// kills; buffered, it leads a new session too, as under smolvm's agent.
+	sys := &syscall.SysProcAttr{Setpgid: req.Mode != Buffered, Setsid: req.Mode == Buffered}
 	if u.uid != 0 || u.gid != 0 {
 		sys.Credential = &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: u.groups}
 	}
@@ -101,14 +151,18 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 	)
 	switch req.Mode {
 	case TTY:
-		m, s, err := pty.Open()
+		m, s, err := openPTY()
 		if err != nil {
 			fail(err)
 			return
 		}
 		ptmx = m
 		defer m.Close()
-		pty.Setsize(m, &pty.Winsize{Cols: 80, Rows: 24})
+		if err := setWinsize(m, 80, 24); err != nil {
+			s.Close()
+			fail(err)
+			return
+		}
 		sys.Setpgid = false
 		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0
 		attr.Files = []uintptr{s.Fd(), s.Fd(), s.Fd()}
@@ -186,7 +240,7 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 				}
 			case frameResize:
 				if ptmx != nil && len(p) == 4 {
-					pty.Setsize(ptmx, &pty.Winsize{Cols: binary.BigEndian.Uint16(p), Rows: binary.BigEndian.Uint16(p[2:])})
+					setWinsize(ptmx, binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:]))
 				}
 			}
 		}
@@ -251,7 +305,7 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	timedOut := false
+	timedOut, hungUp := false, false
 	var ws unix.WaitStatus
 wait:
 	for {
@@ -259,25 +313,49 @@ wait:
 		case ws = <-exited:
 			break wait
 		case <-timeout:
+			// The timeout applies while the direct child lives; it ends
+			// its process group, not a child that left it (setsid).
 			timedOut = true
 			killGroup()
 			timeout = nil
 		case <-clientGone:
 			// The host client went away: nobody will read the result.
 			killGroup()
-			clientGone = nil
+			clientGone, hungUp = nil, true
 		}
 	}
-	// Read on until EOF; a pipe a background child keeps open is drained
-	// of what it holds once drainGrace has passed.
-	deadline := time.Now().Add(drainGrace)
-	for _, f := range outs {
-		f.SetReadDeadline(deadline)
-	}
-	for range outs {
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second): // a descriptor without deadlines
+	if buffered {
+		if hungUp {
+			for _, f := range outs {
+				f.SetReadDeadline(time.Now())
+			}
+		}
+		// Read to EOF: every process holding the pipes (a background
+		// child) holds the exec, until the client goes away.
+		for n := 0; n < len(outs); {
+			select {
+			case <-done:
+				n++
+			case <-clientGone:
+				killGroup()
+				for _, f := range outs {
+					f.SetReadDeadline(time.Now())
+				}
+				clientGone = nil
+			}
+		}
+	} else {
+		// Read on until EOF; a pipe or terminal a background child keeps
+		// open is drained of what it holds once drainGrace has passed.
+		deadline := time.Now().Add(drainGrace)
+		for _, f := range outs {
+			f.SetReadDeadline(deadline)
+		}
+		for range outs {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second): // a descriptor without deadlines
+			}
 		}
 	}
 	select {

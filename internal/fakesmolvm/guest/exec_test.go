@@ -231,6 +231,9 @@ func TestAgentExitsWhenDataDirRemoved(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, ok := agentDataDir(pid); !ok {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				t.Fatalf("the data dir came back: %v", err)
+			}
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -304,5 +307,70 @@ func TestGuestDescriptors(t *testing.T) {
 		if got := strings.ReplaceAll(res.stdout, "\r", ""); got != "0\n1\n2\n3\n" {
 			t.Errorf("mode %d: guest descriptors %q, want only stdio and ls's own", m, got)
 		}
+	}
+}
+
+// TestExecWaitsForPipes: a buffered exec ends when its pipes reach EOF, so
+// a background child that keeps stdout holds it (docs/smolvm.md, exec);
+// -d and a redirected background child do not wait. The timeout ends the
+// child's process group, but not a child that left it with setsid.
+func TestExecWaitsForPipes(t *testing.T) {
+	d := startMachine(t, Config{})
+	tests := []struct {
+		name, reason string
+		req          ExecRequest
+		code         int
+		stdout       string
+		min, max     time.Duration
+	}{
+		{
+			name: "background holds stdout", reason: "the exec waits for the sleep that keeps its stdout",
+			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 2 & echo hi"}}, stdout: "hi\n",
+			min: 1800 * time.Millisecond, max: 10 * time.Second,
+		},
+		{
+			name: "background output redirected", reason: "a background child without the pipes does not hold the exec",
+			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 10 >/dev/null 2>&1 & echo hi"}}, stdout: "hi\n",
+			max: 8 * time.Second,
+		},
+		{
+			name: "detach", reason: "-d returns at once",
+			req: ExecRequest{Argv: []string{"sh", "-c", "sleep 10 & echo hi"}, Mode: Detach},
+			max: 8 * time.Second,
+		},
+		{
+			name: "timeout kills the group", reason: "the background sleep is in the child's group and dies with it",
+			req:  ExecRequest{Argv: []string{"sh", "-c", "sleep 30 & sleep 60"}, Timeout: 300 * time.Millisecond},
+			code: 124, max: 20 * time.Second,
+		},
+		{
+			name: "setsid child holds after timeout", reason: "a child that left the group keeps the pipe past the deadline",
+			req:  ExecRequest{Argv: []string{"sh", "-c", "setsid sleep 2 & sleep 10"}, Timeout: 300 * time.Millisecond},
+			code: 124, min: 1800 * time.Millisecond, max: 10 * time.Second,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t0 := time.Now()
+			r := run(t, d, tt.req, nil)
+			el := time.Since(t0)
+			if r.err != nil || r.code != tt.code || (tt.req.Mode != Detach && r.stdout != tt.stdout) {
+				t.Fatalf("%s: got %+v, want code %d stdout %q", tt.reason, r, tt.code, tt.stdout)
+			}
+			if el < tt.min || el > tt.max {
+				t.Fatalf("%s: took %v, want between %v and %v", tt.reason, el, tt.min, tt.max)
+			}
+		})
+	}
+}
+
+// TestExecBufferedSession: a buffered command leads a new session and
+// process group, as under smolvm's agent (docs/smolvm.md, exec: buffered).
+func TestExecBufferedSession(t *testing.T) {
+	d := startMachine(t, Config{})
+	r := sh(t, d, `set -- $(cut -d' ' -f6 /proc/$$/stat) $(cut -d' ' -f5 /proc/$$/stat); echo "$$ $1 $2"`)
+	f := strings.Fields(r.stdout)
+	if r.code != 0 || len(f) != 3 || f[0] != f[1] || f[0] != f[2] {
+		t.Fatalf("want pid = session id = process group id, got %+v", r)
 	}
 }

@@ -36,12 +36,13 @@ type Config struct {
 	// canonicalised; Guest is absolute; no two share a Guest.
 	Mounts []Mount
 	// Ports are create's (and run's) -p HOST:GUEST mappings, in order,
-	// validated by the CLI: both ports in 1-65535, no host port twice.
+	// validated by the CLI: both ports in 1-65535, no host port twice. A
+	// connection to 127.0.0.1:HOST (or [::1]:HOST) on the host reaches the
+	// guest's port GUEST for as long as the agent runs.
 	Ports []Port
 }
 
-// Port is one -p HOST:GUEST: a connection to the host port should reach the
-// guest port.
+// Port is one -p HOST:GUEST.
 type Port struct {
 	Host  uint16
 	Guest uint16
@@ -71,7 +72,20 @@ var ErrUnsupported = errors.New("guest isolation is not supported on this host")
 // Start starts the machine's agent as a detached process (it outlives the
 // CLI invocation), sets up the guest, and returns once the agent answers.
 // /tmp in the guest is emptied on each start. Returns the agent's host PID.
-func Start(cfg Config) (pid int, err error) { return startAgent(cfg) }
+func Start(cfg Config) (pid int, err error) {
+	pid, keep, err := startAgent(cfg)
+	if err != nil {
+		return 0, err
+	}
+	keep()
+	return pid, nil
+}
+
+// StartHeld is Start for a caller that records the machine once it runs:
+// the agent ends by itself if the caller dies before calling keep, so a
+// client killed at any point of a start leaves no machine running that its
+// records do not know. keep is safe to call more than once.
+func StartHeld(cfg Config) (pid int, keep func(), err error) { return startAgent(cfg) }
 
 // Stop ends the agent and every process of the guest and waits for them to
 // be gone. Stopping a machine whose agent is not running is not an error.

@@ -316,3 +316,65 @@ func TestExecLeavesStdinUnread(t *testing.T) {
 		}
 	}
 }
+
+// TestExecTTYBackgroundKeepsTerminal: a background child that ignores
+// SIGHUP keeps the guest terminal open after the command exits; the exec
+// still ends after a short drain, not when the child does nor after the
+// 5 s safety net (a master in blocking mode would ignore its deadline).
+func TestExecTTYBackgroundKeepsTerminal(t *testing.T) {
+	d := startMachine(t, Config{})
+	t0 := time.Now()
+	r := run(t, d, ExecRequest{Argv: []string{"sh", "-c", `(trap "" HUP; sleep 8) & echo hi`}, Mode: TTY}, pipeWith(t, nil))
+	el := time.Since(t0)
+	if r.err != nil || r.code != 0 || !strings.Contains(r.stdout, "hi") {
+		t.Fatalf("tty exec: %+v", r)
+	}
+	if el > 4*time.Second {
+		t.Fatalf("tty exec with a background child took %v; want about drainGrace (%v)", el, drainGrace)
+	}
+}
+
+// TestExecTTYResizeKeepsDrain: after a resize has reached the guest
+// terminal, a background child that keeps the terminal still does not hold
+// the exec (applying a size must not make the master blocking).
+func TestExecTTYResizeKeepsDrain(t *testing.T) {
+	d := startMachine(t, Config{})
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			if _, err := ptmx.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	pty.Setsize(ptmx, &pty.Winsize{Cols: 100, Rows: 30})
+	var out syncBuffer
+	done := make(chan result, 1)
+	script := `while [ "$(stty size)" != "40 120" ]; do sleep 0.05; done; (trap "" HUP; sleep 8) & echo resized`
+	go func() {
+		code, err := Exec(d, ExecRequest{Argv: []string{"sh", "-c", script}, Mode: TTY, Timeout: 20 * time.Second}, Stdio{Stdin: tty, Stdout: &out, Stderr: &out})
+		done <- result{code: code, err: err}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	pty.Setsize(ptmx, &pty.Winsize{Cols: 120, Rows: 40})
+	syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+	waitFor(t, "the guest to see 40x120", func() bool { return strings.Contains(out.String(), "resized") })
+	t0 := time.Now()
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 0 {
+			t.Fatalf("exec: %+v", r)
+		}
+		if el := time.Since(t0); el > 4*time.Second {
+			t.Fatalf("exec ended %v after its command; want about drainGrace (%v)", el, drainGrace)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec did not end")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,49 +86,79 @@ func readInt(p string) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(raw)))
 }
 
-func startAgent(cfg Config) (int, error) {
+func startAgent(cfg Config) (int, func(), error) {
+	nop := func() {}
 	if err := unsupported(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	cfg.DataDir = dataDir
 	if pid, ok := aliveAgent(dataDir); ok {
-		return pid, nil
+		return pid, nop, nil
 	}
 	if err := stopAgent(dataDir); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return 0, fmt.Errorf("agent operation failed: start: %w", err)
+		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
 	}
 	raw, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(dataDir, fileConfig), raw, 0o644); err != nil {
-		return 0, fmt.Errorf("agent operation failed: start: %w", err)
+		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
 	}
 	console, err := os.OpenFile(filepath.Join(dataDir, fileConsole), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return 0, fmt.Errorf("agent operation failed: start: %w", err)
+		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
 	}
 	defer console.Close()
 	rd, wr, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer rd.Close()
+	keepR, keepW, err := os.Pipe()
+	if err != nil {
+		wr.Close()
+		return 0, nil, err
+	}
 
-	// The owner process, if any, as a pidfd the agent polls (fd 4).
-	extra := []*os.File{wr}
-	env := os.Environ()
+	// The agent's descriptors (see fdReady...): readiness, keep, the
+	// owner's pidfd (or /dev/null), the published ports' listeners.
+	env := agentEnv()
+	owner, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, nil, err
+	}
 	if pid, err := strconv.Atoi(os.Getenv(OwnerPIDEnv)); err == nil && pid > 0 {
 		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-			owner := os.NewFile(uintptr(fd), "owner")
-			defer owner.Close()
-			extra = append(extra, owner)
-			env = append(env, ownerFDEnv+"=4")
+			owner.Close()
+			owner = os.NewFile(uintptr(fd), "owner")
+			env = append(env, ownerFDEnv+"="+strconv.Itoa(fdOwner))
 		}
+	}
+	defer owner.Close()
+	extra := []*os.File{wr, keepR, owner}
+	listeners, guestPorts, err := listenPorts(cfg)
+	if err != nil {
+		wr.Close()
+		keepR.Close()
+		keepW.Close()
+		return 0, nil, err
+	}
+	for _, l := range listeners {
+		defer l.Close()
+		extra = append(extra, l)
+	}
+	env = append(env, agentFDsEnv+"="+strconv.Itoa(len(extra)))
+	if len(guestPorts) > 0 {
+		ps := make([]string, len(guestPorts))
+		for i, g := range guestPorts {
+			ps[i] = strconv.Itoa(int(g))
+		}
+		env = append(env, agentPortsEnv+"="+strings.Join(ps, ","))
 	}
 
 	uids, gids, setgroups := idMappings()
@@ -138,15 +169,17 @@ func startAgent(cfg Config) (int, error) {
 	// The agent is executed by path, not through /proc/self/exe: a binary
 	// reached through our own exe link lives on a mount of the host's
 	// namespace, which the agent could not bind into the guest. argv[0]
-	// keeps our own name, which is how testscript and the CLI dispatch a
-	// re-executed binary.
+	// keeps our own base name, which is how testscript and the CLI
+	// dispatch a re-executed binary; the data dir is the agent's working
+	// directory, so its command line shows no host path.
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "/proc/self/exe"
 	}
 	cmd := &exec.Cmd{
 		Path:       exe,
-		Args:       []string{os.Args[0], "__agent", dataDir},
+		Args:       []string{filepath.Base(os.Args[0]), "__agent"},
+		Dir:        dataDir,
 		Env:        env,
 		Stdout:     console,
 		Stderr:     console,
@@ -161,11 +194,24 @@ func startAgent(cfg Config) (int, error) {
 	}
 	err = cmd.Start()
 	wr.Close()
+	keepR.Close()
 	if err != nil {
-		return 0, fmt.Errorf("%w: cannot create the guest's namespaces: %v; allow user, mount and PID namespaces (sysctl user.max_user_namespaces, or run outside a restricted container)", ErrUnsupported, err)
+		keepW.Close()
+		return 0, nil, fmt.Errorf("%w: cannot create the guest's namespaces: %v; allow user, mount and PID namespaces (sysctl user.max_user_namespaces, or run outside a restricted container)", ErrUnsupported, err)
 	}
 	// Reap the agent if this process outlives it (tests); a CLI exits first.
 	go cmd.Wait()
+	var once sync.Once
+	keep := func() {
+		once.Do(func() {
+			keepW.Write([]byte("go"))
+			keepW.Close()
+		})
+	}
+	fail := func() {
+		once.Do(func() { keepW.Close() })
+		cmd.Process.Kill()
+	}
 
 	line := make(chan string, 1)
 	go func() {
@@ -179,19 +225,36 @@ func startAgent(cfg Config) (int, error) {
 		status = "error: agent did not become ready"
 	}
 	if msg, ok := strings.CutPrefix(status, "fail: "); ok {
-		cmd.Process.Kill()
-		return 0, fmt.Errorf("mount operation failed: mount volume: %s", msg)
+		fail()
+		return 0, nil, fmt.Errorf("mount operation failed: mount volume: %s", msg)
+	}
+	if msg, ok := strings.CutPrefix(status, "ports: "); ok {
+		fail()
+		return 0, nil, fmt.Errorf("agent operation failed: start: %s", msg)
 	}
 	if !strings.HasPrefix(status, "ok ") {
-		cmd.Process.Kill()
+		fail()
 		msg := strings.TrimPrefix(status, "error: ")
 		if status == "" {
 			msg = "agent exited during setup (see " + filepath.Join(dataDir, fileConsole) + ")"
 		}
-		return 0, fmt.Errorf("%w: guest setup failed: %s (the host must allow mounts inside user namespaces)", ErrUnsupported, msg)
+		return 0, nil, fmt.Errorf("%w: guest setup failed: %s (the host must allow mounts inside user namespaces)", ErrUnsupported, msg)
 	}
 	os.WriteFile(filepath.Join(dataDir, fileReady), nil, 0o644)
-	return cmd.Process.Pid, nil
+	return cmd.Process.Pid, keep, nil
+}
+
+// agentEnv is the agent's whole environment: nothing of the caller's
+// (which may hold secrets: a guest reaches values only through exec's -e),
+// except the Go tooling settings the fake's own tests run under.
+func agentEnv() []string {
+	var env []string
+	for _, k := range []string{"GORACE", "GOCOVERDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // agentPIDs lists the host PIDs of agents whose data dir satisfies match,
@@ -214,17 +277,28 @@ func agentPIDs(match func(dataDir string) bool) []int {
 	return out
 }
 
-// agentDataDir reads an agent's data dir from its command line.
+// agentDataDir finds an agent's data dir: its command line is
+// "PROG __agent", and its stdout is DATADIR/agent-console.log, opened on
+// the host before the agent entered its namespaces.
 func agentDataDir(pid int) (string, bool) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	proc := "/proc/" + strconv.Itoa(pid)
+	raw, err := os.ReadFile(proc + "/cmdline")
 	if err != nil {
 		return "", false
 	}
 	args := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
-	if len(args) != 3 || args[1] != "__agent" {
+	if len(args) != 2 || args[1] != "__agent" {
 		return "", false
 	}
-	return args[2], true
+	console, err := os.Readlink(proc + "/fd/1")
+	if err != nil {
+		return "", false
+	}
+	console = strings.TrimSuffix(console, " (deleted)")
+	if filepath.Base(console) != fileConsole {
+		return "", false
+	}
+	return filepath.Dir(console), true
 }
 
 func stopAgent(dataDir string) error {

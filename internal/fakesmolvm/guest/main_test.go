@@ -21,6 +21,17 @@ func TestMain(m *testing.M) {
 			os.Exit(AgentMain(os.Args[2:]))
 		case "__runuser":
 			os.Exit(RunuserMain(os.Args[2:]))
+		case "__start_held": // DATADIR KEEP: StartHeld, print the PID, exit 3 without a cleanup
+			pid, keep, err := StartHeld(Config{Name: "held", DataDir: os.Args[2]})
+			if err != nil {
+				os.Stderr.WriteString(err.Error() + "\n")
+				os.Exit(1)
+			}
+			if os.Args[3] == "true" {
+				keep()
+			}
+			os.Stdout.WriteString(strconv.Itoa(pid) + "\n")
+			os.Exit(3)
 		case "__exec_tty": // DATADIR ARGV...: a TTY exec on this process's terminal
 			code, err := Exec(os.Args[2], ExecRequest{Argv: os.Args[3:], Mode: TTY}, Stdio{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 			if err != nil {

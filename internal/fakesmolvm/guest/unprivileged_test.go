@@ -73,7 +73,8 @@ func TestUnprivilegedScenario(t *testing.T) {
 	}
 	d := filepath.Join(work, "vm")
 	t.Cleanup(func() { StopAllUnder(d) })
-	if _, err := Start(Config{Name: "unpriv", DataDir: d}); err != nil {
+	pid, err := Start(Config{Name: "unpriv", DataDir: d})
+	if err != nil {
 		t.Fatalf("Start as uid %d: %v", os.Geteuid(), err)
 	}
 	rep := Doctor()
@@ -102,4 +103,7 @@ func TestUnprivilegedScenario(t *testing.T) {
 	if err := Stop(d); err != nil {
 		t.Fatal(err)
 	}
+	// Stop finds the agent as this user too: it exits (Start's reaper then
+	// collects it, so poll for the PID to go).
+	waitFor(t, "the stopped agent to be gone", func() bool { return syscall.Kill(pid, 0) == syscall.ESRCH })
 }
