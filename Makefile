@@ -37,13 +37,16 @@ example-python: build
 update:
 	$(GO) test ./... -update
 
-# Latency of the built fake binary: exec, start, 1 MiB cp (ms/median).
+# Latency of the built fake binary: exec, start, 1 MiB cp (ms/median); the
+# start of a machine from a flattened ~200 MB image against a bare one
+# (image/bare, target <= 2) and first-flatten throughput (MB/s).
 # Then the PTY-resize bridge: throughput and keystroke round trip against a
 # plain PTY (ratios printed last), and resize-to-guest latency p50/p99
 # through `bottle pty-resize` and the fake, forwarding or not. Last, what a
 # test pays for a private fake (smolvmtest.New and one machine's life).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 200x ./internal/fakesmolvm/
+	$(GO) test -run '^$$' -bench . -skip Image -benchtime 200x ./internal/fakesmolvm/
+	$(GO) test -run '^$$' -bench Image -benchtime 5x ./internal/fakesmolvm/
 	@out=$$(mktemp); $(GO) test -run '^$$' -bench . -benchtime 2s ./bottle/ptybridge/ >$$out; st=$$?; \
 	awk '{ print } \
 	  /^BenchmarkThroughput\/plain/  { for (i = 1; i <= NF; i++) if ($$i == "MB/s") tp = $$(i-1) } \
@@ -57,14 +60,21 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./smolvmtest/
 
 # The main command: `bottle run` against fake-smolvm with the agent-stub
-# image (examples/images), in a throwaway HOME, then the smolvm commands it
-# ran. On a terminal the stub agent follows the window size until Ctrl-C.
+# image (the examples/images skeleton completed with the host's static
+# busybox), in a throwaway HOME, then the smolvm commands it ran. On a terminal the stub agent follows the window size until Ctrl-C.
 # The recipe's shell ignores Ctrl-C so that it outlives bottle's teardown.
 demo: build
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; trap '' INT TERM HUP; mkdir -p "$$tmp/bin" "$$tmp/home"; \
 	ln -s "$(CURDIR)/$(BIN)/fake-smolvm" "$$tmp/bin/smolvm"; \
 	printf '# Task\nFix the flaky test in ./pkg and explain the cause.\n' >"$$tmp/prompt.md"; \
-	export HOME="$$tmp/home" PATH="$$tmp/bin:$$PATH" FAKE_SMOLVM_IMAGES="$(CURDIR)/examples/images"; \
+	cp -R "$(CURDIR)/examples/images" "$$tmp/images"; \
+	for r in "$$tmp"/images/*/rootfs; do \
+	  mkdir -p "$$r/bin" && cp /bin/busybox "$$r/bin/busybox" || exit 1; \
+	  for a in $$(/bin/busybox --list-full); do \
+	    [ -e "$$r/$$a" ] || [ -L "$$r/$$a" ] || { mkdir -p "$$(dirname "$$r/$$a")"; ln -s /bin/busybox "$$r/$$a"; }; \
+	  done; \
+	done; \
+	export HOME="$$tmp/home" PATH="$$tmp/bin:$$PATH" FAKE_SMOLVM_IMAGES="$$tmp/images"; \
 	echo '$$ bottle run --image agent-stub --prompt prompt.md --env PROJECT=demo -- --dangerously-skip-permissions --follow-window'; \
 	$(BIN)/bottle run --image agent-stub --prompt "$$tmp/prompt.md" --env PROJECT=demo -- --dangerously-skip-permissions --follow-window; \
 	st=$$?; echo "== bottle run exited $$st$$( [ $$st = 130 ] && echo ' (Ctrl-C reached the agent)')"; \

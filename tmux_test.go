@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smolbottle/smolbottle/internal/scripttest"
 	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
@@ -39,7 +40,12 @@ func TestRunInTmux(t *testing.T) {
 func tmuxRun(t *testing.T, faults []smolvmtest.Rule, mode string) {
 	// A private fake, torn down with the test: no machine outlives it.
 	f := smolvmtest.New(t)
-	stub := filepath.Join("examples", "images", "agent-stub")
+	// The stub image's skeleton, completed with the host's busybox.
+	built := filepath.Join(t.TempDir(), "examples")
+	if err := scripttest.BuildExamples("examples", built); err != nil {
+		t.Fatal(err)
+	}
+	stub := filepath.Join(built, "images", "agent-stub")
 	err := f.AddImage("agent-stub", smolvmtest.Image{
 		Rootfs:  filepath.Join(stub, "rootfs"),
 		Env:     []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},

@@ -4,11 +4,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"embed"
 
 	"github.com/smolbottle/smolbottle/internal/bottlecli"
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm"
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 	"github.com/smolbottle/smolbottle/smolvmtest"
 )
 
@@ -71,12 +73,17 @@ func writeImages(dir string) error {
 			}
 			// embed keeps no modes: what lives in a bin directory runs.
 			mode := os.FileMode(0o644)
-			if filepath.Base(filepath.Dir(path)) == "bin" {
+			if strings.HasSuffix(filepath.Dir(path), "bin") {
 				mode = 0o755
 			}
 			return os.WriteFile(dst, data, mode)
 		})
 		if err != nil {
+			return err
+		}
+		// The skeleton carries no binaries: its userland is the host's
+		// static busybox, as an image carries its own.
+		if err := guest.AddBusybox(filepath.Join(img, "rootfs")); err != nil {
 			return err
 		}
 	}

@@ -307,17 +307,20 @@ func validatePorts(r *record) error {
 	return nil
 }
 
-// recordImage checks the record's image: it must be in the fake's image
-// store (there is no registry).
+// recordImage checks the record's image as smolvm classifies it
+// (images.go): a local source is staged (an archive flattened once) and
+// recorded as "local:<sha256>" or "local-dir:<path>"; a registry name must
+// be in the fake's image store (there is no registry).
 func (c *cli) recordImage(r *record) error {
 	img := r.Image
 	if img == "" {
 		return nil
 	}
-	dir, err := c.resolveImage(img)
+	ref, dir, err := c.resolveImageArg(img)
 	if err != nil {
 		return err
 	}
+	r.Image = ref
 	if dir == "" {
 		if !r.Network {
 			return errorf("config operation failed: create machine: image '%s' must be pulled from a registry, but this machine has no network, so the pull can never succeed. Add --net (or put the image in the fake-smolvm image store: $FAKE_SMOLVM_IMAGES or %s)", img, c.imageStore())

@@ -84,7 +84,7 @@ func (c *cli) fakeCmd(args []string) error {
 		c.out("fake-smolvm %s (emulates %s)", moduleVersion(), fakeVersion)
 		return nil
 	default:
-		rep := guest.Doctor()
+		rep := guest.Doctor(c.getenv(guest.HostUserlandEnv) == "1")
 		for _, l := range rep.Lines {
 			c.out("%s", l)
 		}

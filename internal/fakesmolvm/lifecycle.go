@@ -98,6 +98,9 @@ func (c *cli) guestConfig(r *record) guest.Config {
 		Env:     r.Env,
 		Workdir: r.Workdir,
 		Network: r.Network,
+		// The opt-in is read at each start, like the rest of the
+		// environment: the record does not keep it.
+		HostUserland: c.getenv(guest.HostUserlandEnv) == "1",
 	}
 }
 
@@ -157,7 +160,7 @@ func (c *cli) boot(r *record) (int, error) {
 			return 0, errorf("agent operation failed: start: image '%s' is no longer in the fake-smolvm image store", r.Image)
 		}
 		cfg.ImageDir = dir
-		if !r.Pulled {
+		if !r.Pulled && !isLocalImage(r.Image) {
 			// smolvm pulls on the first start; the fake's image is local.
 			c.errf("Pulling %s...", r.Image)
 		}
@@ -199,7 +202,11 @@ func (c *cli) boot(r *record) (int, error) {
 		}
 	}
 	if len(r.Cmd) > 0 {
-		c.runWorkload(r, cfg.DataDir)
+		c.runWorkload(r, cfg.DataDir, r.Cmd)
+	} else if cmd := imageStartCommand(cfg.ImageDir); cfg.ImageDir != "" && len(cmd) > 0 {
+		// An image with an entrypoint or cmd and no COMMAND runs it at
+		// start (docs/smolvm.md, "Image machines").
+		c.runWorkload(r, cfg.DataDir, cmd)
 	}
 	c.out("Machine '%s' running (PID: %d)", r.Name, pid)
 	return pid, nil
@@ -267,7 +274,7 @@ func (c *cli) runInit(r *record, dataDir string) error {
 
 // runWorkload runs a stored COMMAND: detached on an image machine, to
 // completion on a bare one (docs/smolvm.md, start, step 4).
-func (c *cli) runWorkload(r *record, dataDir string) {
+func (c *cli) runWorkload(r *record, dataDir string, argv []string) {
 	mode := guest.Buffered
 	if r.Image != "" {
 		mode = guest.Detach
@@ -277,7 +284,7 @@ func (c *cli) runWorkload(r *record, dataDir string) {
 	if mode == guest.Detach {
 		stdout = &discard // the workload's PID is not part of start's output
 	}
-	code, err := guest.Exec(dataDir, guest.ExecRequest{Argv: r.Cmd, Mode: mode},
+	code, err := guest.Exec(dataDir, guest.ExecRequest{Argv: argv, Mode: mode},
 		guest.Stdio{Stdout: stdout, Stderr: c.stderr})
 	switch {
 	case err != nil:

@@ -24,8 +24,13 @@ func Setup(env *testscript.Env) error {
 	// testscript does not inherit the host environment, so no XDG_* or
 	// SMOLVM_* variable leaks in from the developer's shell.
 	env.Setenv("HOME", home)
-	// The repository's examples (the agent-stub image) for scripts to use.
-	env.Setenv("EXAMPLES", examplesDir())
+	// The repository's examples (the agent-stub image) for scripts to use,
+	// their images completed with busybox.
+	examples := filepath.Join(env.WorkDir, ".examples")
+	if err := BuildExamples(examplesDir(), examples); err != nil {
+		return err
+	}
+	env.Setenv("EXAMPLES", examples)
 	// Whatever a script leaves running (it may fail midway), stop every fake
 	// machine whose data dir is under its work dir.
 	env.Defer(func() { fakesmolvm.StopAll(env.WorkDir) })
@@ -53,11 +58,13 @@ func examplesDir() string {
 }
 
 // Commands returns the custom script commands: exitcode, pty (see cmdPTY),
-// and the waits waitlog, waitguest, waitstatus and waitls, which poll (up to 20 s)
+// busybox and mkarchive (images.go), and the waits waitlog, waitguest, waitstatus and waitls, which poll (up to 20 s)
 // for a state instead of sleeping for a guessed time.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"exitcode":   exitcode,
+		"busybox":    busybox,
+		"mkarchive":  mkarchive,
 		"pty":        cmdPTY,
 		"waitlog":    cmdWaitlog,
 		"waitguest":  cmdWaitguest,

@@ -27,16 +27,19 @@ const (
 	fileConfig  = "agent.json"
 	fileReady   = "guest.ready" // the guest tree has been populated (first start done)
 	dirRootfs   = "rootfs"      // the guest's own tree: /etc, /root, /home, /workspace, /var...
-	dirUsrLocal = "usrlocal"    // the guest's /usr/local, mounted over the read-only host /usr
+	dirUsrLocal = "usrlocal"    // a host-userland guest's /usr/local, mounted over the read-only host /usr
+	dirUpper    = "upper"       // an image guest's writable layer, over the image
+	dirLower    = "lower"       // a bare guest's (empty) lower layer, under dirRootfs
+	dirWork     = "work"        // overlayfs's work dir for the writable layer
+	dirMerged   = "merged"      // where the guest's overlay is mounted, to pivot into
 )
 
 // Paths inside the guest that the agent sets up.
 const (
-	guestExeDir  = "/dev/.smolvm"          // tmpfs, recreated each start
-	guestExe     = guestExeDir + "/smolvm" // the fake binary, bind-mounted read-only
-	guestImage   = guestExeDir + "/image"  // image rootfs, mounted during the first start only
-	guestRunuser = "/usr/local/sbin/runuser"
-	guestPATH    = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	guestExeDir      = "/dev/.smolvm"            // tmpfs, recreated each start
+	guestExe         = guestExeDir + "/smolvm"   // the fake binary, bind-mounted read-only
+	guestRunuserHost = "/usr/local/sbin/runuser" // a host-userland guest's runuser (rewritten each start)
+	guestPATH        = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
 // imageConfig is ImageDir/config.json.
@@ -188,27 +191,16 @@ func setupAgent(dataDir string) (*agent, error) {
 	if _, err := os.Stat(filepath.Join(dataDir, fileReady)); err == nil {
 		first = false
 	}
-	var hostFiles []hostFile
-	if first {
-		hostFiles = readHostEtc()
-	}
 
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	root := filepath.Join(dataDir, dirRootfs)
-	usrLocal := filepath.Join(dataDir, dirUsrLocal)
-	// The data dir must exist: an agent whose machine was deleted while it
-	// started must not bring the directory back.
-	for _, d := range []string{root, usrLocal} {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
-	}
-	if err := mountTree(root, usrLocal, a.cfg, first); err != nil {
+	tree, err := prepareTree(dataDir, a.cfg, first)
+	if err != nil {
 		return nil, err
 	}
-	if err := unix.Sethostname([]byte(a.cfg.Name)); err != nil {
+	root := tree.root
+	if err := unix.Sethostname([]byte(hostnameFor(a.cfg.Name))); err != nil {
 		return nil, fmt.Errorf("sethostname: %w", err)
 	}
 	if !a.cfg.Network {
@@ -236,16 +228,11 @@ func setupAgent(dataDir string) (*agent, error) {
 	if err := pivot(root); err != nil {
 		return nil, err
 	}
-	if first {
-		if err := populate(a.cfg, a.image, hostFiles); err != nil {
-			return nil, fmt.Errorf("populate guest: %w", err)
-		}
+	if err := tree.finish(a.cfg, a.image); err != nil {
+		return nil, err
 	}
 	if err := attachVolumes(vols); err != nil {
 		return nil, err
-	}
-	if err := os.WriteFile(guestRunuser, []byte("#!/bin/sh\nexec "+guestExe+" __runuser \"$@\"\n"), 0o755); err != nil {
-		return nil, fmt.Errorf("install runuser: %w", err)
 	}
 	if err := a.dropPrivileges(); err != nil {
 		return nil, err

@@ -16,13 +16,13 @@ import (
 // keptCaps are what guest processes may still hold (a container runtime's
 // usual default set): enough for root to own, chmod and chown files in its
 // tree and to switch users, but no mount, mknod, ptrace, module, raw I/O or
-// namespace administration.
+// namespace administration, and no file capabilities (SETFCAP: guest root
+// is a host uid, so a capability it sets on a file would hold on the host).
 var keptCaps = map[int]bool{
 	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true,
 	unix.CAP_FSETID: true, unix.CAP_KILL: true, unix.CAP_SETGID: true,
 	unix.CAP_SETUID: true, unix.CAP_SETPCAP: true, unix.CAP_NET_BIND_SERVICE: true,
 	unix.CAP_NET_RAW: true, unix.CAP_SYS_CHROOT: true, unix.CAP_AUDIT_WRITE: true,
-	unix.CAP_SETFCAP: true,
 }
 
 // dropBoundingSet shrinks the capability bounding set of the calling
@@ -42,6 +42,22 @@ func dropBoundingSet() error {
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
 			return fmt.Errorf("drop capability %d: %w", c, err)
+		}
+	}
+	// The seccomp filter is per thread too, and inherited the same way.
+	return installFilter()
+}
+
+// limitNamespaces forbids new user and cgroup namespaces inside the
+// guest's user namespace: the limits under /proc/sys/user are per user
+// namespace, and a nested user namespace is the only way a guest process
+// could regain CAP_SYS_ADMIN (to mount a host cgroup hierarchy, say). The
+// guest cannot raise them: it has no CAP_SYS_RESOURCE, and /proc/sys is
+// read-only in the guest.
+func limitNamespaces() error {
+	for _, f := range []string{"max_user_namespaces", "max_cgroup_namespaces"} {
+		if err := os.WriteFile("/proc/sys/user/"+f, []byte("0\n"), 0o644); err != nil {
+			return fmt.Errorf("limit %s: %w", f, err)
 		}
 	}
 	return nil

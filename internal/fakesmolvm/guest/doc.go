@@ -6,8 +6,8 @@ package guest
 // The agent. Start re-executes the fake binary (by path, argv[0]'s base
 // name kept, so testscript and the CLI dispatch it) as `smolvm __agent`, in
 // the data dir (so its command line, the guest's /proc/1/cmdline, shows no
-// host path), detached (setsid), in new user, mount, PID, UTS and IPC
-// namespaces, plus a network namespace with only lo unless Config.Network.
+// host path), detached (setsid), in new user, mount, PID, UTS, IPC and
+// cgroup namespaces, plus a network namespace with only lo unless Config.Network.
 // The agent is PID 1 of its guest: SIGKILLing it makes the kernel end every
 // guest process, which is all Stop does (then it waits for the agent to be
 // gone). The host finds agents from /proc: command line "PROG __agent" and
@@ -42,39 +42,73 @@ package guest
 // an image whose user is not root cannot run commands (spawn fails with
 // "Operation not permitted"). Doctor says which.
 //
-// The tree. DATADIR/rootfs is the guest's root (pivot_root, host root
-// detached): /etc, /root, /home, /workspace, /var, /opt are its own and
-// persist until delete. Host /usr (and /bin, /lib... or their merged-/usr
-// symlinks) are bind-mounted read-only so real programs run; DATADIR/usrlocal
-// is mounted on /usr/local. /tmp, /run, /dev/shm are fresh tmpfs on every
-// start. /dev is a tmpfs with null, zero, full, random, urandom, tty bound
-// from the host, a private devpts, and /dev/.smolvm/smolvm, the fake binary
-// (read-only), which the shim /usr/local/sbin/runuser (rewritten each start)
-// runs as `smolvm __runuser`. /proc is the guest's own, with sys,
-// sysrq-trigger, irq, bus, fs read-only and kcore, keys... masked. The
-// first start (no DATADIR/guest.ready) writes the Alpine-like /etc
-// (os-release, passwd and group with root only, hostname, hosts), copies
-// from the host /etc what programs need (ld.so.cache, nsswitch.conf, CA
-// roots...), then lays ImageDir/rootfs over the tree. The host's
-// /etc/alternatives (Debian's awk, pager... links) is bind-mounted
-// read-only on every start: copying its hundreds of links is slow.
-// All writes into the tree happen after pivot_root, so a symlink the guest
-// left cannot redirect them to a host file. Volumes (Config.Mounts, from
-// create -v) are cloned with open_tree before pivot_root and attached with
-// move_mount after it, read-only ones with mount_setattr; a volume whose
-// mount point cannot be made in the guest fails Start with "mount
-// operation failed: mount volume: ...".
+// The root filesystem is an overlay mounted at DATADIR/merged, its layers
+// named by descriptor so the guest's mountinfo shows no host path: a bare
+// guest's own tree DATADIR/rootfs over an empty DATADIR/lower (bound
+// instead where overlayfs cannot be mounted), an image guest's writable
+// layer DATADIR/upper over the image (work dir DATADIR/work for both).
 //
-// Confinement. Guest processes get a reduced capability bounding set (no
-// SYS_ADMIN, MKNOD, SYS_PTRACE, SYS_MODULE, ...), so guest root cannot
-// remount the read-only host directories or create devices. The bounding
-// set is per thread, so one locked OS thread with the reduced set forks
-// every guest process. Host inodes shown in the guest (/dev nodes, the fake
-// binary, /etc/alternatives, /usr) are read-only binds, so the guest's root
-// (a host uid) cannot chmod, chown or touch them either. The agent is
-// non-dumpable, so no guest process can open /proc/1/fd, and it holds no
-// host directory open. cp resolves guest paths inside the guest root with
-// openat2(RESOLVE_NO_MAGICLINKS) and rejects "..".
+// The userland (userland_linux.go). A bare guest is Alpine-like: its tree
+// is DATADIR/rootfs, laid out on the first start as Alpine 3.19's (/bin,
+// /sbin, /usr..., os-release, passwd and group with root only, apk's
+// files), the host's static busybox as /bin/busybox with a link to it for
+// each applet, and the commands of guestCommands (the one table of which
+// Alpine package brings which command, and whether it is a host binary or
+// the fake's own), each host binary copied with the shared libraries it
+// loads. They are the guest's own files from then on, as on a VM's disk. /sbin/apk is a script
+// that fails as apk does offline; /usr/sbin/runuser runs the fake's runuser
+// (the bound fake binary, `smolvm __runuser`). Without a static busybox a
+// bare Start fails with one line naming busybox-static. Config.HostUserland
+// (HostUserlandEnv) instead shows the host's /usr, /bin, /lib...
+// read-only, mounts DATADIR/usrlocal on /usr/local and rewrites the shim
+// /usr/local/sbin/runuser on each start. An image guest's lower layer is
+// ImageDir/rootfs, read-only and shared by every machine of the image; its
+// writable layer is kept until delete, and no start copies the image. It
+// sees nothing of the host's userland.
+//
+// The tree (mounts_linux.go, firststart_linux.go). The root is pivoted
+// into (host root detached). /tmp, /run, /dev/shm are fresh tmpfs on every
+// start. /dev is a tmpfs with null, zero, full, random, urandom, tty bound
+// from the host, a private devpts, and /dev/.smolvm/smolvm, the fake
+// binary (read-only). /proc is the guest's own, with sys, sysrq-trigger,
+// irq, bus, fs read-only and kcore, keys... masked. The first start (no
+// DATADIR/guest.ready) writes /etc/hostname and /etc/hosts (the hostname is
+// the machine name when it is a lowercase DNS label of at most 63 bytes,
+// else "container", as smolvm's agent names a container, so every name
+// starts) and, for a bare guest, the Alpine /etc. An image's non-root user
+// gets its home directory. All writes into the tree happen after
+// pivot_root, so a symlink the guest left cannot redirect them to a host
+// file. Volumes (Config.Mounts, from create -v) are cloned with open_tree
+// before pivot_root and attached with move_mount after it, read-only ones
+// with mount_setattr; a volume whose mount point cannot be made in the
+// guest fails Start with "mount operation failed: mount volume: ...".
+//
+// Isolation, in layers (confine_linux.go, seccomp_linux.go), each stopping
+// what the others do not:
+//   - Namespaces: the guest sees its own processes, mounts, hostname, IPC,
+//     cgroup root (/proc/self/cgroup is "0::/") and, without --net, network.
+//   - The capability bounding set (per thread, so one locked OS thread with
+//     the reduced set forks every guest process): no SYS_ADMIN, MKNOD,
+//     SYS_PTRACE, SYS_MODULE, SETFCAP...; guest root cannot mount, remount
+//     a read-only bind, make devices or set file capabilities.
+//   - No nested namespaces: user.max_user_namespaces and
+//     user.max_cgroup_namespaces are 0 inside the guest's user namespace
+//     (set by the agent, read-only to the guest through /proc/sys), since a
+//     new user namespace is the one way back to CAP_SYS_ADMIN (to mount a
+//     host cgroup hierarchy and write it, for instance).
+//   - Read-only, nosuid, nodev binds: every host inode shown in the guest
+//     (/dev nodes, which keep dev; the fake binary; the host /usr of the
+//     opt-in) can be used but not changed,
+//     and a host setuid binary runs without its privilege.
+//   - A seccomp filter (inherited like the bounding set): no chmod, open,
+//     creat or mknod that sets a setuid or setgid bit, and no openat2 or
+//     io_uring (which a filter cannot inspect). As root the guest's ids are
+//     host ids (see Users), so such a file, or a file capability, left in a
+//     volume would hold on the host; this layer keeps guest root from
+//     making one.
+//   - The agent is non-dumpable, so no guest process can open /proc/1/fd,
+//     and it holds no host directory open. cp resolves guest paths inside
+//     the guest root with openat2(RESOLVE_NO_MAGICLINKS) and rejects "..".
 //
 // Exec. One connection per command; frames are described in proto.go. The
 // agent spawns the command in its own process group (session and PTY for
@@ -106,8 +140,10 @@ package guest
 // its concern, the client's (the CLI process) and the agent's (PID 1 of the
 // guest): guest.go (the API), lifecycle_linux.go (starting, finding and
 // stopping agents), agent_linux.go (the agent's main loop), mounts_linux.go
-// (the guest tree), firststart_linux.go (the first start's /etc and image),
-// confine_linux.go (capabilities), reaper_linux.go (PID 1's reaping and the
+// (the guest tree), firststart_linux.go (the first start's /etc),
+// userland_linux.go (busybox and the table of commands), confine_linux.go
+// (capabilities, namespace limits), seccomp_linux*.go (the filter),
+// reaper_linux.go (PID 1's reaping and the
 // spawner thread), users_linux.go (user, environment and PATH of a
 // command), exec_linux.go (exec, both sides), ports_linux.go (published
 // ports, both sides), stdio_linux.go (the client's stdin pump and

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 )
 
-func doctor() Report {
+func doctor(hostUserland bool) Report {
 	r := Report{Supported: true}
 	if err := unsupported(); err != nil {
 		r.Supported = false
@@ -19,7 +20,7 @@ func doctor() Report {
 		r.Supported = false
 		r.Lines = append(r.Lines, "cannot create a guest's namespaces: "+err.Error())
 	} else {
-		r.Lines = append(r.Lines, "creating user, mount, pid, uts, ipc and net namespaces: ok")
+		r.Lines = append(r.Lines, "creating user, mount, pid, uts, ipc, cgroup and net namespaces: ok")
 	}
 	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil {
 		r.Lines = append(r.Lines, fmt.Sprintf("user.max_user_namespaces = %d", v))
@@ -29,9 +30,16 @@ func doctor() Report {
 	} else {
 		r.Lines = append(r.Lines, fmt.Sprintf("running as uid %d (or as root of a user namespace without ids 0-65535): the guest's root is this user and the only id in the guest; runuser to other users fails", os.Geteuid()))
 	}
-	r.Lines = append(r.Lines,
-		"namespaces per guest: user, mount, pid, uts, ipc, and net unless --net",
-		"guest root: the machine's own tree; host /usr (and /bin, /lib... or their merged-/usr links) read-only")
+	r.Lines = append(r.Lines, "namespaces per guest: user, mount, pid, uts, ipc, cgroup, and net unless --net")
+	if hostUserland {
+		r.Lines = append(r.Lines, "bare guest userland: the host's ("+HostUserlandEnv+"=1): host /usr (and /bin, /lib... or their merged-/usr links) read-only")
+	} else if bb, err := findBusybox(); err != nil {
+		r.Supported = false
+		r.Lines = append(r.Lines, "bare guest userland: none: "+err.Error())
+	} else {
+		r.Lines = append(r.Lines, "bare guest userland: Alpine-like, static busybox "+bb+" plus "+strings.Join(hostCommandNames(), " "))
+	}
+	r.Lines = append(r.Lines, "image guest userland: the image's root filesystem only")
 	return r
 }
 
@@ -44,7 +52,7 @@ func probeNamespaces() error {
 	}
 	cmd := exec.Command(p)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP | syscall.CLONE_NEWNET,
 		UidMappings:                uids,
 		GidMappings:                gids,
 		GidMappingsEnableSetgroups: setgroups,

@@ -4,12 +4,9 @@ package guest
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,9 +14,11 @@ import (
 // The first start: the guest's /etc, the image laid over the tree.
 
 type hostFile struct {
-	path   string // under /etc
+	path   string // its path in the guest (under /etc, or a host command's)
 	mode   fs.FileMode
 	data   []byte
+	src    *os.File // instead of data: the open host file, size bytes
+	size   int64
 	link   string // symlink target
 	isLink bool
 	isDir  bool
@@ -34,11 +33,25 @@ var hostEtc = []string{
 	"ssl/certs/ca-certificates.crt", "ssl/openssl.cnf", "shells", "mime.types",
 }
 
-// readHostEtc reads the host files before pivot_root; they are written
-// into the guest afterwards.
-func readHostEtc() []hostFile {
+// readHostEtc reads what a host-userland guest takes from the host /etc.
+func readHostEtc() []hostFile { return readHostFiles(hostEtc) }
+
+// bareHostEtc lists what a busybox guest takes from the host /etc: what an
+// Alpine minirootfs has too (TLS roots, the time zone), and the resolver
+// configuration when the machine has a network.
+func bareHostEtc(cfg Config) []string {
+	l := []string{"ssl/certs/ca-certificates.crt", "localtime"}
+	if cfg.Network {
+		l = append(l, "resolv.conf")
+	}
+	return l
+}
+
+// readHostFiles reads host files under /etc before pivot_root; they are
+// written into the guest afterwards.
+func readHostFiles(rels []string) []hostFile {
 	var out []hostFile
-	for _, rel := range hostEtc {
+	for _, rel := range rels {
 		filepath.WalkDir(filepath.Join("/etc", rel), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil
@@ -71,14 +84,17 @@ func readHostEtc() []hostFile {
 
 const osRelease = `NAME="Alpine Linux"
 ID=alpine
-VERSION_ID=3.21.3
-PRETTY_NAME="Alpine Linux v3.21"
+VERSION_ID=3.19.0
+PRETTY_NAME="Alpine Linux v3.19"
 HOME_URL="https://alpinelinux.org/"
 BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
 `
 
-// populate lays out a new guest tree (we are inside it now).
-func populate(cfg Config, img imageConfig, hostFiles []hostFile) error {
+// populate lays out a new guest tree (we are inside it now). A bare guest
+// gets the Alpine layout and /etc (root the only user); an image guest
+// keeps the image's /etc and gets only what smolvm's agent writes into a
+// container (hostname, hosts).
+func populate(cfg Config, img imageConfig, t *guestTree) error {
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode
@@ -89,12 +105,20 @@ func populate(cfg Config, img imageConfig, hostFiles []hostFile) error {
 		{"/usr/local/bin", 0o755}, {"/usr/local/sbin", 0o755}, {"/usr/local/lib", 0o755},
 		{"/usr/local/share", 0o755}, {"/usr/local/etc", 0o755}, {"/usr/local/include", 0o755},
 	} {
+		if _, err := os.Lstat(d.path); err == nil {
+			continue // the image's own, or made by an earlier entry
+		}
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return err
 		}
 		os.Chmod(d.path, d.mode)
 	}
-	for _, f := range hostFiles {
+	if t.kind == userlandBusybox {
+		if err := populateBusybox(t.applets, t.commands); err != nil {
+			return err
+		}
+	}
+	for _, f := range t.hostFiles {
 		var err error
 		switch {
 		case f.isDir:
@@ -104,32 +128,48 @@ func populate(cfg Config, img imageConfig, hostFiles []hostFile) error {
 			err = os.Symlink(f.link, f.path)
 		default:
 			os.MkdirAll(filepath.Dir(f.path), 0o755)
+			os.Remove(f.path)
 			err = os.WriteFile(f.path, f.data, f.mode)
 		}
 		if err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
 	}
+	host := hostnameFor(cfg.Name)
 	files := map[string]string{
-		"/etc/os-release":     osRelease,
-		"/etc/alpine-release": "3.21.3\n",
-		"/etc/passwd":         "root:x:0:0:root:/root:/bin/sh\n",
-		"/etc/group":          "root:x:0:root\n",
-		"/etc/hostname":       cfg.Name + "\n",
-		"/etc/hosts":          "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t" + cfg.Name + "\n",
+		"/etc/hostname": host + "\n",
+		"/etc/hosts":    "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t" + host + "\n",
+	}
+	if t.kind != userlandImage {
+		files["/etc/os-release"] = osRelease
+		files["/etc/alpine-release"] = "3.19.0\n"
+		files["/etc/passwd"] = "root:x:0:0:root:/root:/bin/sh\n"
+		files["/etc/group"] = "root:x:0:root\n"
 	}
 	for p, s := range files {
+		os.Remove(p) // a symlink the image shipped is replaced, not followed
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 			return err
 		}
 	}
-	if _, err := os.Stat(guestImage); err == nil {
-		copyImage(guestImage)
-		if err := unix.Unmount(guestImage, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount image: %w", err)
-		}
-	}
 	return makeUserHome(img.User)
+}
+
+// hostnameFor is the guest's UTS hostname, as smolvm's agent derives a
+// container's (docs/smolvm.md, "machine names"): the machine name when it
+// is a lowercase DNS label (at most 63 bytes of a-z, 0-9 and '-', no edge
+// hyphen), else "container". Every name smolvm accepts (up to 128
+// characters) therefore starts.
+func hostnameFor(name string) string {
+	ok := name != "" && len(name) <= 63 && name[0] != '-' && name[len(name)-1] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		b := name[i]
+		ok = b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-'
+	}
+	if !ok {
+		return "container"
+	}
+	return name
 }
 
 // makeUserHome gives a non-root image user its home directory, as useradd
@@ -150,58 +190,4 @@ func makeUserHome(name string) error {
 		os.Lchown(u.home, u.uid, u.gid)
 	}
 	return nil
-}
-
-// copyImage lays the image tree over the guest. Paths that land on the
-// read-only host system directories are skipped (logged).
-func copyImage(src string) {
-	filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == src {
-			return nil
-		}
-		dst := "/" + strings.TrimPrefix(p, src+"/")
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		st, _ := info.Sys().(*syscall.Stat_t)
-		switch {
-		case d.IsDir():
-			if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
-				os.Remove(dst)
-				err = os.Mkdir(dst, info.Mode().Perm())
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "agent: image: %v\n", err)
-					return fs.SkipDir
-				}
-			}
-			os.Chmod(dst, info.Mode().Perm()|info.Mode()&fs.ModeSticky)
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return nil
-			}
-			os.Remove(dst)
-			if err := os.Symlink(target, dst); err != nil {
-				fmt.Fprintf(os.Stderr, "agent: image: %v\n", err)
-			}
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			os.Remove(dst)
-			if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
-				fmt.Fprintf(os.Stderr, "agent: image: %v\n", err)
-				return nil
-			}
-			os.Chmod(dst, info.Mode().Perm())
-		default:
-			return nil
-		}
-		if st != nil {
-			os.Lchown(dst, int(st.Uid), int(st.Gid))
-		}
-		return nil
-	})
 }

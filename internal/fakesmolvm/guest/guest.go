@@ -25,12 +25,17 @@ type Config struct {
 	Name    string // machine name; also the guest hostname
 	DataDir string // the machine's data dir (docs/smolvm.md, State and data dirs); agent.sock, agent.pid, agent-console.log and the guest tree live here
 	// ImageDir is the resolved image directory ("" for a bare machine).
-	// Layout: ImageDir/rootfs/ is laid over the guest tree on first start;
-	// ImageDir/config.json is {"env": ["K=V"...], "workdir": "/x", "user": "node"}.
+	// Layout: ImageDir/rootfs/ is the image's root filesystem, the guest's
+	// only one (the read-only lower layer of the machine's overlay; it must
+	// not change while machines use it); ImageDir/config.json is
+	// {"env": ["K=V"...], "workdir": "/x", "user": "node"}.
 	ImageDir string
-	Env      []string // record env from create -e, "K=V", in order
-	Workdir  string   // record workdir from create -w ("" = image's, else /)
-	Network  bool     // --net: share the host network; otherwise a private net namespace with lo only
+	// HostUserland gives a bare machine the host's /usr (read-only) instead
+	// of the Alpine-like busybox userland: the opt-in of HostUserlandEnv.
+	HostUserland bool
+	Env          []string // record env from create -e, "K=V", in order
+	Workdir      string   // record workdir from create -w ("" = image's, else /)
+	Network      bool     // --net: share the host network; otherwise a private net namespace with lo only
 	// Mounts are create's -v volumes (HOST appears at GUEST:
 	// docs/smolvm.md, create: mounts), validated by the CLI: Host is an existing absolute directory,
 	// canonicalised; Guest is absolute; no two share a Guest.
@@ -54,6 +59,19 @@ type Mount struct {
 	Guest    string
 	ReadOnly bool
 }
+
+// HostUserlandEnv names the opt-in that keeps the older host-userland bare
+// guest (the host's /usr read-only, its bash, python, coreutils...), for
+// hosts that cannot install a static busybox. The CLI reads it and sets
+// Config.HostUserland.
+const HostUserlandEnv = "FAKE_SMOLVM_HOST_USERLAND"
+
+// AddBusybox installs the host's static busybox into the root filesystem
+// rootfs as an image would carry it: /bin/busybox and a link for each of
+// its applets (/bin/sh among them). Tests use it to build self-contained
+// images from skeleton trees. It fails, naming the package to install,
+// when the host has no static busybox.
+func AddBusybox(rootfs string) error { return addBusybox(rootfs) }
 
 // OwnerPIDEnv names an environment variable holding a host PID: agents
 // started while it is set end, with their guests, when that process ends.
@@ -185,5 +203,6 @@ type Report struct {
 	Lines     []string // human-readable findings, one per line
 }
 
-// Doctor inspects the host.
-func Doctor() Report { return doctor() }
+// Doctor inspects the host; hostUserland says whether bare guests are
+// asked for the host's userland (HostUserlandEnv).
+func Doctor(hostUserland bool) Report { return doctor(hostUserland) }

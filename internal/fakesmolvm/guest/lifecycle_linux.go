@@ -91,6 +91,11 @@ func startAgent(cfg Config) (int, func(), error) {
 	if err := unsupported(); err != nil {
 		return 0, nil, err
 	}
+	if userlandOf(cfg) == userlandBusybox {
+		if _, err := findBusybox(); err != nil {
+			return 0, nil, err
+		}
+	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return 0, nil, err
@@ -162,7 +167,7 @@ func startAgent(cfg Config) (int, func(), error) {
 	}
 
 	uids, gids, setgroups := idMappings()
-	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
+	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP)
 	if !cfg.Network {
 		flags |= syscall.CLONE_NEWNET
 	}

@@ -3,6 +3,7 @@
 package guest
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -16,15 +17,195 @@ import (
 
 // The guest tree: bind mounts, /dev, /proc, pivot_root and volumes.
 
-// mountTree prepares root as the guest's root filesystem (still seen from
-// the host side; pivot follows).
-func mountTree(root, usrLocal string, cfg Config, first bool) error {
-	// pivot_root needs the new root to be a mount point.
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind guest root: %w", err)
+// userland is what a guest runs on.
+type userland int
+
+const (
+	userlandBusybox userland = iota // a bare guest: Alpine-like, static busybox plus the table's commands
+	userlandHost                    // a bare guest on the host's /usr (HostUserlandEnv)
+	userlandImage                   // an image guest: the image's root filesystem only
+)
+
+func userlandOf(cfg Config) userland {
+	switch {
+	case cfg.ImageDir != "":
+		return userlandImage
+	case cfg.HostUserland:
+		return userlandHost
+	default:
+		return userlandBusybox
 	}
-	// Host system directories, read-only. On a merged-/usr host /bin, /lib...
-	// are symlinks into /usr; the guest gets the same symlinks.
+}
+
+func (u userland) String() string {
+	switch u {
+	case userlandHost:
+		return "host"
+	case userlandImage:
+		return "image"
+	default:
+		return "busybox"
+	}
+}
+
+// guestTree is the guest's root filesystem while the agent builds it:
+// mounted before pivot_root (prepareTree), finished inside it (finish).
+type guestTree struct {
+	root      string // where the root filesystem is mounted, to pivot into
+	kind      userland
+	first     bool
+	applets   []string   // a busybox guest's layout: its applets
+	commands  []hostFile // a busybox guest's layout: busybox and the table's host commands
+	hostFiles []hostFile // the first start's files from the host /etc
+}
+
+// prepareTree mounts the guest's root filesystem at DATADIR/merged (still
+// seen from the host side; pivot follows). It is an overlay: for an image
+// guest, the flattened image (read-only, shared by every machine of the
+// image) under the machine's own writable layer DATADIR/upper, so no start
+// copies the image; for a bare guest, its own tree DATADIR/rootfs over an
+// empty layer. Either way the guest's mountinfo names no host path for its
+// root (the layers are named by descriptor). Where overlayfs cannot be
+// mounted, a bare guest's tree is bound instead.
+func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
+	t := &guestTree{kind: userlandOf(cfg), first: first, root: filepath.Join(dataDir, dirMerged)}
+	lower, upper := filepath.Join(dataDir, dirLower), filepath.Join(dataDir, dirRootfs)
+	if t.kind == userlandImage {
+		lower, upper = filepath.Join(cfg.ImageDir, "rootfs"), filepath.Join(dataDir, dirUpper)
+	}
+	// Mkdir, not MkdirAll: the data dir must exist already, so an agent
+	// whose machine was deleted while it started does not bring it back.
+	dirs := []string{t.root, upper, filepath.Join(dataDir, dirWork)}
+	if t.kind != userlandImage {
+		dirs = append(dirs, lower)
+	}
+	for _, d := range dirs {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+	}
+	if err := mountOverlay(t.root, lower, upper, filepath.Join(dataDir, dirWork)); err != nil {
+		if t.kind == userlandImage {
+			return nil, fmt.Errorf("mount image overlay: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "agent: overlay: %v; binding the guest tree instead\n", err)
+		// pivot_root needs the new root to be a mount point.
+		t.root = upper
+		if err := unix.Mount(t.root, t.root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return nil, fmt.Errorf("bind guest root: %w", err)
+		}
+	}
+	root := t.root
+	switch t.kind {
+	case userlandHost:
+		usrLocal := filepath.Join(dataDir, dirUsrLocal)
+		if err := os.Mkdir(usrLocal, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		if err := mountHostUsr(root, usrLocal); err != nil {
+			return nil, err
+		}
+		if first {
+			t.hostFiles = readHostEtc()
+		}
+	case userlandBusybox:
+		busybox, err := findBusybox()
+		if err != nil {
+			return nil, err
+		}
+		// The Alpine layout is laid out on the first start, or on the
+		// first busybox start of a tree that had the host's userland.
+		if _, err := os.Lstat(filepath.Join(root, "bin/busybox")); first || err != nil {
+			if t.applets, err = busyboxApplets(busybox); err != nil {
+				return nil, err
+			}
+			if t.commands, err = readHostCommands(busybox); err != nil {
+				return nil, err
+			}
+		}
+		if first {
+			t.hostFiles = readHostFiles(bareHostEtc(cfg))
+		}
+	case userlandImage:
+		if first && cfg.Network {
+			t.hostFiles = readHostFiles([]string{"resolv.conf"})
+		}
+	}
+	for _, m := range []struct {
+		dir, opts string
+	}{{"tmp", "mode=1777"}, {"run", "mode=755"}, {"dev", "mode=755"}} {
+		dst := filepath.Join(root, m.dir)
+		if err := mountpoint(dst); err != nil {
+			return nil, err
+		}
+		// /dev is nosuid but not nodev: its device nodes are the point.
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		if m.dir == "dev" {
+			flags = unix.MS_NOSUID
+		}
+		if err := unix.Mount("tmpfs", dst, "tmpfs", flags, m.opts); err != nil {
+			return nil, fmt.Errorf("mount /%s: %w", m.dir, err)
+		}
+	}
+	if err := mountDev(filepath.Join(root, "dev")); err != nil {
+		return nil, err
+	}
+	if err := mountpoint(filepath.Join(root, "proc")); err != nil {
+		return nil, err
+	}
+	if err := mountProc(filepath.Join(root, "proc"), filepath.Join(root, "dev/null")); err != nil {
+		return nil, err
+	}
+	if err := limitNamespaces(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// finish completes the tree from inside it (after pivot_root): the first
+// start's /etc and layout.
+func (t *guestTree) finish(cfg Config, img imageConfig) error {
+	if t.first {
+		if err := populate(cfg, img, t); err != nil {
+			return fmt.Errorf("populate guest: %w", err)
+		}
+	} else if t.applets != nil {
+		if err := populateBusybox(t.applets, t.commands); err != nil {
+			return fmt.Errorf("populate guest: %w", err)
+		}
+	}
+	t.commands = nil
+	if t.kind == userlandHost {
+		os.MkdirAll(filepath.Dir(guestRunuserHost), 0o755)
+		if err := os.WriteFile(guestRunuserHost, []byte(runuserShim), 0o755); err != nil {
+			return fmt.Errorf("install runuser: %w", err)
+		}
+	}
+	return nil
+}
+
+// mountOverlay mounts lower under upper at dst. The layers are named
+// through descriptors: no character of a host path (a ':' in "app:1.0", a
+// ',') can break the options, and the guest's mountinfo shows no host
+// path.
+func mountOverlay(dst, lower, upper, work string) error {
+	var names []string
+	for _, p := range []string{lower, upper, work} {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("layer: %w", err)
+		}
+		defer unix.Close(fd)
+		names = append(names, "/proc/self/fd/"+strconv.Itoa(fd))
+	}
+	opts := "lowerdir=" + names[0] + ",upperdir=" + names[1] + ",workdir=" + names[2] + ",userxattr"
+	return unix.Mount("overlay", dst, "overlay", unix.MS_NODEV, opts)
+}
+
+// mountHostUsr shows the host's system directories read-only (a
+// host-userland guest). On a merged-/usr host /bin, /lib... are symlinks
+// into /usr; the guest gets the same symlinks.
+func mountHostUsr(root, usrLocal string) error {
 	for _, d := range []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"} {
 		host := "/" + d
 		fi, err := os.Lstat(host)
@@ -65,27 +246,10 @@ func mountTree(root, usrLocal string, cfg Config, first bool) error {
 			return err
 		}
 	}
-	if err := unix.Mount(usrLocal, filepath.Join(root, "usr/local"), "", unix.MS_BIND, ""); err != nil {
+	if err := unix.Mount(usrLocal, filepath.Join(root, "usr/local"), "", unix.MS_BIND|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("mount /usr/local: %w", err)
 	}
-	for _, t := range []struct {
-		dir, opts string
-	}{{"tmp", "mode=1777"}, {"run", "mode=755"}, {"dev", "mode=755"}} {
-		dst := filepath.Join(root, t.dir)
-		if err := mountpoint(dst); err != nil {
-			return err
-		}
-		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID, t.opts); err != nil {
-			return fmt.Errorf("mount /%s: %w", t.dir, err)
-		}
-	}
-	if err := mountDev(filepath.Join(root, "dev"), cfg, first); err != nil {
-		return err
-	}
-	if err := mountpoint(filepath.Join(root, "proc")); err != nil {
-		return err
-	}
-	return mountProc(filepath.Join(root, "proc"), filepath.Join(root, "dev/null"))
+	return nil
 }
 
 // mountpoint makes sure dst is a real directory (the guest may have left a
@@ -106,10 +270,21 @@ func mountpoint(dst string) error {
 	return nil
 }
 
-// bindReadOnly bind-mounts src on dst read-only, submounts included. The
-// remount must repeat the source's nosuid/nodev/noexec/atime flags: inside
-// a user namespace they are locked.
+// bindReadOnly bind-mounts src on dst read-only, nosuid and nodev,
+// submounts included: a host setuid binary runs in the guest without its
+// privilege, and no host device node opens through it. The remount must
+// repeat the source's noexec/atime flags: inside a user namespace they are
+// locked.
 func bindReadOnly(src, dst string) error {
+	return bindRO(src, dst, unix.MS_NOSUID|unix.MS_NODEV)
+}
+
+// bindDevice is bindReadOnly for a device node, which nodev would make
+// unusable: read-only, so the guest cannot chmod, chown or touch the host
+// inode, and nosuid.
+func bindDevice(src, dst string) error { return bindRO(src, dst, unix.MS_NOSUID) }
+
+func bindRO(src, dst string, extra uintptr) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind %s: %w", src, err)
 	}
@@ -125,7 +300,7 @@ func bindReadOnly(src, dst string) error {
 			return fmt.Errorf("statfs %s: %w", t, err)
 		}
 		const keep = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME
-		flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY) | uintptr(st.Flags)&keep
+		flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY) | extra | uintptr(st.Flags)&keep
 		if err := unix.Mount("", t, "", flags, ""); err != nil {
 			return fmt.Errorf("read-only %s: %w", t, err)
 		}
@@ -173,7 +348,7 @@ func unescapeMountinfo(s string) string {
 
 // mountDev fills the guest's /dev tmpfs: the harmless host devices, a fresh
 // devpts instance, /dev/shm, and the fake binary (for runuser).
-func mountDev(dev string, cfg Config, first bool) error {
+func mountDev(dev string) error {
 	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		dst := filepath.Join(dev, n)
 		if err := os.WriteFile(dst, nil, 0o666); err != nil {
@@ -181,7 +356,7 @@ func mountDev(dev string, cfg Config, first bool) error {
 		}
 		// Read-only: the node stays usable, but the guest's root (a host
 		// uid) cannot chmod, chown or touch the host's device inode.
-		if err := bindReadOnly("/dev/"+n, dst); err != nil {
+		if err := bindDevice("/dev/"+n, dst); err != nil {
 			return fmt.Errorf("bind /dev/%s: %w", n, err)
 		}
 	}
@@ -210,18 +385,6 @@ func mountDev(dev string, cfg Config, first bool) error {
 	}
 	if err := bindReadOnly("/proc/self/exe", exe); err != nil {
 		return fmt.Errorf("bind fake binary: %w", err)
-	}
-	if first && cfg.ImageDir != "" {
-		src := filepath.Join(cfg.ImageDir, "rootfs")
-		if fi, err := os.Stat(src); err == nil && fi.IsDir() {
-			img := filepath.Join(dev, ".smolvm/image")
-			if err := os.Mkdir(img, 0o755); err != nil {
-				return err
-			}
-			if err := bindReadOnly(src, img); err != nil {
-				return fmt.Errorf("image: %w", err)
-			}
-		}
 	}
 	return nil
 }

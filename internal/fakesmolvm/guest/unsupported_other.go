@@ -19,6 +19,7 @@ func execClient(string, ExecRequest, Stdio) (int, error) { return 0, errNoLinux(
 func copyClient(string, CopyRequest, io.Writer) error    { return errNoLinux() }
 func agentMain([]string) int                             { return 2 }
 func runuserMain([]string) int                           { return 2 }
-func doctor() Report                                     { return Report{Lines: []string{errNoLinux().Error()}} }
+func doctor(bool) Report                                 { return Report{Lines: []string{errNoLinux().Error()}} }
+func addBusybox(string) error                            { return errNoLinux() }
 
 func stopAllUnder(string) {}

@@ -1,0 +1,11 @@
+package fakesmolvm
+
+import (
+	"os"
+	"syscall"
+)
+
+func statOwner(fi os.FileInfo) [2]uint32 {
+	st := fi.Sys().(*syscall.Stat_t)
+	return [2]uint32{st.Uid, st.Gid}
+}
