@@ -77,8 +77,9 @@
 //	err := f.AddImage("node:22", smolvmtest.Image{Rootfs: "testdata/rootfs", User: "node"})
 //	err = f.AddImage("app:1.0", smolvmtest.Image{Archive: "testdata/app.tar"})
 //
-// A local image that smolvm itself reads (a rootfs directory or a `docker
-// save` archive given as --image PATH) needs no AddImage.
+// AddImage is for image names, which smolvm would pull from a registry;
+// smolvm also reads local images given by path (docs/smolvm.md, "create:
+// images").
 //
 // # Other languages
 //
