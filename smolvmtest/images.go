@@ -20,13 +20,15 @@ type Image struct {
 	// fake.
 	Rootfs string
 	// Archive, instead of Rootfs, is a `docker save` (or `podman save`)
-	// archive of one image, plain or gzip-compressed: its layers are
-	// flattened into the root filesystem when the image is added, and its
-	// config gives the user, environment and working directory that the
-	// fields below leave empty.
+	// archive of one image, plain or gzip-compressed. It is copied into
+	// the store, and the fake flattens it when a machine is first created
+	// from it, as it does for `--image ./app.tar`: its config (user,
+	// environment, working directory, entrypoint and command) is the
+	// image's, and the fields below must be left empty.
 	Archive string
-	// The image config: the user exec runs as by default ("" for root),
-	// environment ("K=V") and working directory of commands in the guest.
+	// The image config of a Rootfs image: the user exec runs as by default
+	// ("" for root), environment ("K=V") and working directory of commands
+	// in the guest.
 	User    string
 	Env     []string
 	Workdir string
@@ -51,6 +53,8 @@ func (f *Fake) AddImage(name string, img Image) error {
 		return fmt.Errorf("smolvmtest: image %q: neither Rootfs nor Archive", name)
 	case img.Rootfs != "" && img.Archive != "":
 		return fmt.Errorf("smolvmtest: image %q: both Rootfs and Archive", name)
+	case img.Archive != "" && (img.User != "" || img.Env != nil || img.Workdir != ""):
+		return fmt.Errorf("smolvmtest: image %q: User, Env and Workdir are for Rootfs images; an archive's config is its own", name)
 	case img.Rootfs != "":
 		fi, err := os.Stat(img.Rootfs)
 		if err != nil {
@@ -61,8 +65,16 @@ func (f *Fake) AddImage(name string, img Image) error {
 		}
 	}
 	dir := filepath.Join(f.imagesDir(), filepath.FromSlash(name))
-	if _, err := os.Lstat(dir); err == nil {
-		return fmt.Errorf("smolvmtest: image %q: already added", name)
+	for _, p := range []string{dir, dir + ".tar", dir + ".tar.gz", dir + ".tgz"} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("smolvmtest: image %q: already added", name)
+		}
+	}
+	if img.Archive != "" {
+		if err := f.addArchive(img.Archive, dir); err != nil {
+			return fmt.Errorf("smolvmtest: image %q: %w", name, err)
+		}
+		return nil
 	}
 	// Built beside the store and renamed in, so a failed copy leaves no
 	// half image the fake could find.
@@ -74,23 +86,10 @@ func (f *Fake) AddImage(name string, img Image) error {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
 	}
 	defer os.RemoveAll(tmp)
-	var cfg imageConfig
-	if img.Archive != "" {
-		if cfg, err = flattenArchive(img.Archive, filepath.Join(tmp, "rootfs")); err != nil {
-			return fmt.Errorf("smolvmtest: image %q: %w", name, err)
-		}
-	} else if err := copyTree(img.Rootfs, filepath.Join(tmp, "rootfs")); err != nil {
+	if err := copyTree(img.Rootfs, filepath.Join(tmp, "rootfs")); err != nil {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
 	}
-	if img.User != "" {
-		cfg.User = img.User
-	}
-	if img.Env != nil {
-		cfg.Env = img.Env
-	}
-	if img.Workdir != "" {
-		cfg.Workdir = img.Workdir
-	}
+	cfg := imageConfig{User: img.User, Env: img.Env, Workdir: img.Workdir}
 	if cfg.Env == nil {
 		cfg.Env = []string{}
 	}
