@@ -58,12 +58,13 @@ func examplesDir() string {
 }
 
 // Commands returns the custom script commands: exitcode, pty (see cmdPTY),
-// busybox and mkarchive (images.go), and the waits waitlog, waitguest, waitstatus and waitls, which poll (up to 20 s)
+// busybox and mkarchive (images.go), dial (dial.go), and the waits waitlog, waitguest, waitstatus and waitls, which poll (up to 20 s)
 // for a state instead of sleeping for a guessed time.
 func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"exitcode":   exitcode,
 		"busybox":    busybox,
+		"dial":       cmdDial,
 		"mkarchive":  mkarchive,
 		"pty":        cmdPTY,
 		"waitlog":    cmdWaitlog,
