@@ -1,7 +1,6 @@
 package smolbottle_test
 
 import (
-	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
@@ -35,7 +34,18 @@ var skipDirs = []string{".git", "bin"}
 // line that cites a document outside the repository.
 func findOutsideCitations(root string) ([]string, error) {
 	var found []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := eachLine(root, func(rel string, n int, line string) {
+		if outsideCitation.MatchString(line) {
+			found = append(found, fmt.Sprintf("%s:%d: %s", rel, n, strings.TrimSpace(line)))
+		}
+	})
+	return found, err
+}
+
+// eachLine calls fn with every line (numbered from 1) of every regular
+// file under root, but for skipDirs; rel is the file's path from root.
+func eachLine(root string, fn func(rel string, n int, line string)) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -52,15 +62,12 @@ func findOutsideCitations(root string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		for i, line := range bytes.Split(data, []byte("\n")) {
-			if outsideCitation.Match(line) {
-				rel, _ := filepath.Rel(root, path)
-				found = append(found, fmt.Sprintf("%s:%d: %s", rel, i+1, bytes.TrimSpace(line)))
-			}
+		rel, _ := filepath.Rel(root, path)
+		for i, line := range strings.Split(string(data), "\n") {
+			fn(rel, i+1, line)
 		}
 		return nil
 	})
-	return found, err
 }
 
 // TestNoOutsideCitations fails when any file of the repository cites a
@@ -225,48 +232,28 @@ func findBrokenDocRefs(root string) ([]string, error) {
 		}
 	}
 	var found []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	err := eachLine(root, func(rel string, n int, line string) {
+		bad := false
+		if m := headingCitation.FindStringSubmatch(line); m != nil && !checkCitation(hs[m[1]], m[2]) {
+			bad = true
 		}
-		if d.IsDir() {
-			if path != root && slices.Contains(skipDirs, d.Name()) {
-				return filepath.SkipDir
+		for _, m := range anchorLink.FindAllStringSubmatch(line, -1) {
+			target := m[1]
+			switch {
+			case target == "" && slices.Contains(ownDocs, filepath.ToSlash(rel)):
+				target = filepath.ToSlash(rel)
+			case target == "":
+				continue // a fragment of some other page
+			case !strings.HasPrefix(target, "docs/"):
+				target = "docs/" + target
 			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		for i, line := range strings.Split(string(data), "\n") {
-			bad := false
-			if m := headingCitation.FindStringSubmatch(line); m != nil && !checkCitation(hs[m[1]], m[2]) {
+			if !anchors[target][m[2]] {
 				bad = true
 			}
-			for _, m := range anchorLink.FindAllStringSubmatch(line, -1) {
-				target := m[1]
-				switch {
-				case target == "" && slices.Contains(ownDocs, filepath.ToSlash(rel)):
-					target = filepath.ToSlash(rel)
-				case target == "":
-					continue // a fragment of some other page
-				case !strings.HasPrefix(target, "docs/"):
-					target = "docs/" + target
-				}
-				if !anchors[target][m[2]] {
-					bad = true
-				}
-			}
-			if bad {
-				found = append(found, fmt.Sprintf("%s:%d: %s", rel, i+1, strings.TrimSpace(line)))
-			}
 		}
-		return nil
+		if bad {
+			found = append(found, fmt.Sprintf("%s:%d: %s", rel, n, strings.TrimSpace(line)))
+		}
 	})
 	return found, err
 }
