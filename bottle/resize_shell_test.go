@@ -207,9 +207,15 @@ func TestSideChannelThroughFIFO(t *testing.T) {
 				// One stty call per size. stty (GNU and busybox alike) sets
 				// rows and columns with one ioctl each, so the session may
 				// see the new rows with the old columns first, but nothing
-				// else: no older size and no repeat.
+				// else: no older size and no repeat. The previous push's two
+				// SIGWINCHes may both have read its final size, so one echo
+				// of that size can still arrive first; it is the newest
+				// size the session had, not an older one.
 				half := fmt.Sprintf("size=%d %d.", s.Rows, last.Cols)
 				all := regexp.MustCompile(`size=\d+ \d+\.`).FindAllString(seen, -1)
+				if len(all) > 1 && all[0] == fmt.Sprintf("size=%d %d.", last.Rows, last.Cols) {
+					all = all[1:]
+				}
 				if len(all) > 2 {
 					t.Fatalf("after pushing %v (from %v) the session saw %q: more than one stty's worth", s, last, seen)
 				}
