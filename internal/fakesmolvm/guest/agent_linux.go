@@ -65,8 +65,9 @@ type agent struct {
 const (
 	fdReady = 3 // the readiness pipe: "ok PID", or why setup failed
 	fdKeep  = 4 // read end of the keep pipe: "go" keeps the agent, EOF ends it
-	fdOwner = 5 // the owner's pidfd (ownerFDEnv) or /dev/null
-	fdPorts = 6 // one listening socket per Config.Ports entry, in order
+	fdOwner  = 5 // the owner's pidfd (ownerFDEnv) or /dev/null
+	fdMounts = 6 // a remapped agent's host mounts (sendHostMounts); unused otherwise
+	fdPorts  = 7 // one listening socket per Config.Ports entry, in order
 )
 
 // agentFDsEnv holds how many descriptors from fd 3 on Start passed.
@@ -103,7 +104,8 @@ func agentMain(args []string) int {
 		fmt.Fprintf(ready, "error: data dir: %v\n", err)
 		return 1
 	}
-	a, err := setupAgent(dataDir)
+	shift, _ := strconv.Atoi(os.Getenv(shiftEnv))
+	a, err := setupAgent(dataDir, shift)
 	if err == nil {
 		if err := a.publish(ports); err != nil {
 			fmt.Fprintf(os.Stderr, "agent: %v\n", err)
@@ -164,8 +166,11 @@ func watchKeep(fd int) {
 // setupAgent builds the guest: mounts, pivot_root, first-start population,
 // capability drop. Every write into the guest tree happens after pivot_root,
 // so no path the guest controls (a symlink left in its tree) can make the
-// agent touch a host file.
-func setupAgent(dataDir string) (*agent, error) {
+// agent touch a host file. The data dir is the working directory, and the
+// tree's directories are named relative to it: a remapped agent (shift >
+// 0) becomes the guest's root before building anything, and from then on
+// may not be able to walk the host path down to its data dir.
+func setupAgent(dataDir string, shift int) (*agent, error) {
 	a := &agent{reaper: reaper{waiters: map[int]chan unix.WaitStatus{}}}
 	raw, err := os.ReadFile(filepath.Join(dataDir, fileConfig))
 	if err != nil {
@@ -199,19 +204,6 @@ func setupAgent(dataDir string) (*agent, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return nil, fmt.Errorf("make mounts private: %w", err)
 	}
-	tree, err := prepareTree(dataDir, a.cfg, first)
-	if err != nil {
-		return nil, err
-	}
-	root := tree.root
-	if err := unix.Sethostname([]byte(hostnameFor(a.cfg.Name))); err != nil {
-		return nil, fmt.Errorf("sethostname: %w", err)
-	}
-	if !a.cfg.Network {
-		if err := loopbackUp(); err != nil {
-			return nil, fmt.Errorf("loopback: %w", err)
-		}
-	}
 
 	// Host-side files: the socket, and agent.pid kept open as the data
 	// dir's liveness probe. Neither is a directory, so /proc/1/fd/N can
@@ -223,11 +215,47 @@ func setupAgent(dataDir string) (*agent, error) {
 		return nil, err
 	}
 
-	// Volumes (-v) are cloned as detached mounts now and attached after
-	// pivot_root, so the guest paths they land on resolve inside the guest.
-	vols, err := openVolumes(a.cfg.Mounts)
+	// Volumes (-v) are detached mounts until attached after pivot_root,
+	// so the guest paths they land on resolve inside the guest. Remapped,
+	// the client made them (and the id-mapped image), and the agent now
+	// drops host root.
+	lower := ""
+	var vols []volume
+	if shift > 0 {
+		img := -1
+		if img, vols, err = receiveHostMounts(fdMounts, a.cfg); err != nil {
+			return nil, err
+		}
+		if img >= 0 {
+			err := unix.MoveMount(img, "", unix.AT_FDCWD, dirLower, unix.MOVE_MOUNT_F_EMPTY_PATH)
+			unix.Close(img)
+			if err != nil {
+				return nil, fmt.Errorf("attach image: %w", err)
+			}
+			lower = dirLower
+		}
+		if err := becomeGuestRoot(); err != nil {
+			return nil, err
+		}
+	} else {
+		unix.Close(fdMounts)
+		if vols, err = openVolumes(a.cfg.Mounts); err != nil {
+			return nil, err
+		}
+	}
+
+	tree, err := prepareTree(a.cfg, lower, first)
 	if err != nil {
 		return nil, err
+	}
+	root := tree.root
+	if err := unix.Sethostname([]byte(hostnameFor(a.cfg.Name))); err != nil {
+		return nil, fmt.Errorf("sethostname: %w", err)
+	}
+	if !a.cfg.Network {
+		if err := loopbackUp(); err != nil {
+			return nil, fmt.Errorf("loopback: %w", err)
+		}
 	}
 	if err := pivot(root); err != nil {
 		return nil, err

@@ -58,6 +58,7 @@ func TestSetuidFile(t *testing.T) {
 	for p := vol; p != "/" && strings.HasPrefix(p, os.TempDir()) && p != os.TempDir(); p = filepath.Dir(p) {
 		os.Chmod(p, 0o755)
 	}
+	guestWritable(t, vol)
 	d := startMachine(t, Config{Mounts: []Mount{{Host: vol, Guest: "/workspace"}}})
 	r := sh(t, d, "cp /bin/busybox /workspace/id; chmod 4755 /workspace/id 2>&1; chmod u+s,g+s /workspace/id 2>&1; stat -c %a /workspace/id")
 	if r.stdout != "chmod: /workspace/id: Operation not permitted\nchmod: /workspace/id: Operation not permitted\n755\n" {

@@ -25,9 +25,12 @@ func doctor(hostUserland bool) Report {
 	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil {
 		r.Lines = append(r.Lines, fmt.Sprintf("user.max_user_namespaces = %d", v))
 	}
-	if fullRange() {
-		r.Lines = append(r.Lines, "running as root: guest uids/gids 0-65535 map to host 0-65535; runuser to any user in the guest's /etc/passwd works")
-	} else {
+	switch ids := guestIDMap(); {
+	case ids.remapped():
+		r.Lines = append(r.Lines, fmt.Sprintf("running as root: guest uids/gids 0-65535 map to host %d-%d, so guest root owns nothing of the host; runuser to any user in the guest's /etc/passwd works; a volume is written with these ids (make it writable to host uid %d for the guest's root)", ids.shift, ids.shift+guestIDs-1, ids.shift))
+	case ids.fullRange():
+		r.Lines = append(r.Lines, "running as root of a user namespace without host ids 100000-165535: guest uids/gids 0-65535 map to this namespace's 0-65535; runuser to any user in the guest's /etc/passwd works")
+	default:
 		r.Lines = append(r.Lines, fmt.Sprintf("running as uid %d (or as root of a user namespace without ids 0-65535): the guest's root is this user and the only id in the guest; runuser to other users fails", os.Geteuid()))
 	}
 	r.Lines = append(r.Lines, "namespaces per guest: user, mount, pid, uts, ipc, cgroup, and net unless --net")
@@ -45,7 +48,7 @@ func doctor(hostUserland bool) Report {
 
 // probeNamespaces runs a trivial program in the namespaces a guest gets.
 func probeNamespaces() error {
-	uids, gids, setgroups := idMappings()
+	ids := guestIDMap()
 	p, err := exec.LookPath("true")
 	if err != nil {
 		return fmt.Errorf("no true(1) to probe with: %w", err)
@@ -53,9 +56,9 @@ func probeNamespaces() error {
 	cmd := exec.Command(p)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP | syscall.CLONE_NEWNET,
-		UidMappings:                uids,
-		GidMappings:                gids,
-		GidMappingsEnableSetgroups: setgroups,
+		UidMappings:                ids.uids,
+		GidMappings:                ids.gids,
+		GidMappingsEnableSetgroups: ids.setgroups,
 	}
 	return cmd.Run()
 }

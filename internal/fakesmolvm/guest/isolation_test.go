@@ -188,6 +188,7 @@ func TestGuestCapabilities(t *testing.T) {
 func TestVolumes(t *testing.T) {
 	rw, ro := t.TempDir(), t.TempDir()
 	write(t, filepath.Join(ro, "in"), "from host\n")
+	guestWritable(t, rw)
 	d := startMachine(t, Config{Mounts: []Mount{{Host: rw, Guest: "/data"}, {Host: ro, Guest: "/ro", ReadOnly: true}}})
 	r := sh(t, d, "echo hi > /data/out; cat /ro/in; echo x > /ro/new 2>/dev/null || echo ro-refused; mount -o remount,rw /ro 2>/dev/null || echo remount-refused")
 	if r.stdout != "from host\nro-refused\nremount-refused\n" {

@@ -22,46 +22,6 @@ import (
 // startTimeout bounds how long Start waits for the agent to report ready.
 const startTimeout = 20 * time.Second
 
-// guestIDs is how many ids a guest has when the host can give it a range.
-const guestIDs = 65536
-
-// idMappings decides the guest's user namespace. As root (with ids
-// 0-65535 existing here, which a rootless container may not have), guest
-// ids 0-65535 are host ids 0-65535, so runuser to any ordinary user works
-// while the guest's capabilities still apply only inside its namespaces.
-// Otherwise the caller is the guest's root and the only id there is.
-func idMappings() (uids, gids []syscall.SysProcIDMap, setgroups bool) {
-	if fullRange() {
-		m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: guestIDs}}
-		return m, m, true
-	}
-	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
-		[]syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}, false
-}
-
-// fullRange reports whether the guest can get ids 0-65535: we are root and
-// our own user namespace has those uids and gids.
-func fullRange() bool {
-	return os.Geteuid() == 0 && mapsFromZero("/proc/self/uid_map") && mapsFromZero("/proc/self/gid_map")
-}
-
-// mapsFromZero reports whether an id map has ids 0..guestIDs-1 in one range.
-func mapsFromZero(p string) bool {
-	raw, err := os.ReadFile(p)
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "0" {
-			if n, err := strconv.ParseUint(f[2], 10, 64); err == nil && n >= guestIDs {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // unsupported checks what makes isolation impossible before anything runs.
 func unsupported() error {
 	if v, err := readInt("/proc/sys/user/max_user_namespaces"); err == nil && v == 0 {
@@ -110,6 +70,10 @@ func startAgent(cfg Config) (int, func(), error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
 	}
+	ids := guestIDMap()
+	if err := prepareDataDir(dataDir, ids); err != nil {
+		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
+	}
 	raw, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(dataDir, fileConfig), raw, 0o644); err != nil {
 		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
@@ -131,8 +95,12 @@ func startAgent(cfg Config) (int, func(), error) {
 	}
 
 	// The agent's descriptors (see fdReady...): readiness, keep, the
-	// owner's pidfd (or /dev/null), the published ports' listeners.
+	// owner's pidfd (or /dev/null), the host mounts' socket, the published
+	// ports' listeners.
 	env := agentEnv()
+	if ids.remapped() {
+		env = append(env, shiftEnv+"="+strconv.Itoa(ids.shift))
+	}
 	owner, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, nil, err
@@ -145,7 +113,17 @@ func startAgent(cfg Config) (int, func(), error) {
 		}
 	}
 	defer owner.Close()
-	extra := []*os.File{wr, keepR, owner}
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		wr.Close()
+		keepR.Close()
+		keepW.Close()
+		return 0, nil, err
+	}
+	mountsW, mountsR := os.NewFile(uintptr(sp[0]), "mounts"), os.NewFile(uintptr(sp[1]), "mounts")
+	defer mountsW.Close()
+	defer mountsR.Close()
+	extra := []*os.File{wr, keepR, owner, mountsR}
 	listeners, guestPorts, err := listenPorts(cfg)
 	if err != nil {
 		wr.Close()
@@ -166,7 +144,6 @@ func startAgent(cfg Config) (int, func(), error) {
 		env = append(env, agentPortsEnv+"="+strings.Join(ps, ","))
 	}
 
-	uids, gids, setgroups := idMappings()
 	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP)
 	if !cfg.Network {
 		flags |= syscall.CLONE_NEWNET
@@ -192,12 +169,19 @@ func startAgent(cfg Config) (int, func(), error) {
 		SysProcAttr: &syscall.SysProcAttr{
 			Setsid:                     true,
 			Cloneflags:                 flags,
-			UidMappings:                uids,
-			GidMappings:                gids,
-			GidMappingsEnableSetgroups: setgroups,
+			UidMappings:                ids.uids,
+			GidMappings:                ids.gids,
+			GidMappingsEnableSetgroups: ids.setgroups,
 		},
 	}
+	if ids.remapped() {
+		// Host root is not an id of the agent's namespace: only ambient
+		// capabilities survive its exec. It drops them for guest
+		// processes (clearInheritedCaps).
+		cmd.SysProcAttr.AmbientCaps = allCaps()
+	}
 	err = cmd.Start()
+	mountsR.Close()
 	wr.Close()
 	keepR.Close()
 	if err != nil {
@@ -217,6 +201,14 @@ func startAgent(cfg Config) (int, func(), error) {
 		once.Do(func() { keepW.Close() })
 		cmd.Process.Kill()
 	}
+
+	if ids.remapped() {
+		if err := sendHostMounts(mountsW, cmd.Process.Pid, cfg); err != nil {
+			fail()
+			return 0, nil, err
+		}
+	}
+	mountsW.Close()
 
 	line := make(chan string, 1)
 	go func() {

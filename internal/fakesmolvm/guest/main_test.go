@@ -63,6 +63,18 @@ func startMachine(t *testing.T, cfg Config) string {
 	return cfg.DataDir
 }
 
+// guestWritable gives a host directory to the guest's root, as a user
+// of a remapped guest does with a volume guest root writes to: it is
+// host root's, and guest root is not host root.
+func guestWritable(t *testing.T, dir string) {
+	t.Helper()
+	if ids := guestIDMap(); ids.remapped() {
+		if err := os.Chown(dir, ids.shift, ids.shift); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 type result struct {
 	code           int
 	err            error

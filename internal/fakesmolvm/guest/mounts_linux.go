@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,25 +65,28 @@ type guestTree struct {
 // copies the image; for a bare guest, its own tree DATADIR/rootfs over an
 // empty layer. Either way the guest's mountinfo names no host path for its
 // root (the layers are named by descriptor). Where overlayfs cannot be
-// mounted, a bare guest's tree is bound instead.
-func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
-	t := &guestTree{kind: userlandOf(cfg), first: first, root: filepath.Join(dataDir, dirMerged)}
-	lower, upper := filepath.Join(dataDir, dirLower), filepath.Join(dataDir, dirRootfs)
+// mounted, a bare guest's tree is bound instead. The data dir is the
+// working directory, and every path into it is relative; imageLower
+// names the image's rootfs when it is not ImageDir/rootfs (the id-mapped
+// mount of a remapped guest).
+func prepareTree(cfg Config, imageLower string, first bool) (*guestTree, error) {
+	t := &guestTree{kind: userlandOf(cfg), first: first, root: dirMerged}
+	lower, upper := dirLower, dirRootfs
 	if t.kind == userlandImage {
-		lower, upper = filepath.Join(cfg.ImageDir, "rootfs"), filepath.Join(dataDir, dirUpper)
+		lower, upper = imageLower, dirUpper
+		if lower == "" {
+			lower = filepath.Join(cfg.ImageDir, "rootfs")
+		}
 	}
 	// Mkdir, not MkdirAll: the data dir must exist already, so an agent
 	// whose machine was deleted while it started does not bring it back.
-	dirs := []string{t.root, upper, filepath.Join(dataDir, dirWork)}
-	if t.kind != userlandImage {
-		dirs = append(dirs, lower)
-	}
-	for _, d := range dirs {
+	// (The client made these; an older client may not have.)
+	for _, d := range []string{t.root, upper, dirWork, dirLower} {
 		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 	}
-	if err := mountOverlay(t.root, lower, upper, filepath.Join(dataDir, dirWork)); err != nil {
+	if err := mountOverlay(t.root, lower, upper, dirWork); err != nil {
 		if t.kind == userlandImage {
 			return nil, fmt.Errorf("mount image overlay: %w", err)
 		}
@@ -98,11 +100,10 @@ func prepareTree(dataDir string, cfg Config, first bool) (*guestTree, error) {
 	root := t.root
 	switch t.kind {
 	case userlandHost:
-		usrLocal := filepath.Join(dataDir, dirUsrLocal)
-		if err := os.Mkdir(usrLocal, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := os.Mkdir(dirUsrLocal, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
-		if err := mountHostUsr(root, usrLocal); err != nil {
+		if err := mountHostUsr(root, dirUsrLocal); err != nil {
 			return nil, err
 		}
 		if first {
@@ -272,78 +273,29 @@ func mountpoint(dst string) error {
 
 // bindReadOnly bind-mounts src on dst read-only, nosuid and nodev,
 // submounts included: a host setuid binary runs in the guest without its
-// privilege, and no host device node opens through it. The remount must
-// repeat the source's noexec/atime flags: inside a user namespace they are
-// locked.
+// privilege, and no host device node opens through it. The bind is a
+// detached clone given its flags before it is attached: the flags a user
+// namespace locks (noexec, atime) are kept as they are, and no host path
+// of dst is needed (dst may be relative to the data dir).
 func bindReadOnly(src, dst string) error {
-	return bindRO(src, dst, unix.MS_NOSUID|unix.MS_NODEV)
+	return bindRO(src, dst, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 }
 
 // bindDevice is bindReadOnly for a device node, which nodev would make
 // unusable: read-only, so the guest cannot chmod, chown or touch the host
 // inode, and nosuid.
-func bindDevice(src, dst string) error { return bindRO(src, dst, unix.MS_NOSUID) }
+func bindDevice(src, dst string) error { return bindRO(src, dst, unix.MOUNT_ATTR_NOSUID) }
 
-func bindRO(src, dst string, extra uintptr) error {
-	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+func bindRO(src, dst string, extra uint64) error {
+	fd, err := detachedMount(src, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | extra})
+	if err != nil {
 		return fmt.Errorf("bind %s: %w", src, err)
 	}
-	targets := []string{dst}
-	for _, m := range mountsUnder(dst) {
-		if m != dst {
-			targets = append(targets, m)
-		}
-	}
-	for _, t := range targets {
-		var st unix.Statfs_t
-		if err := unix.Statfs(t, &st); err != nil {
-			return fmt.Errorf("statfs %s: %w", t, err)
-		}
-		const keep = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME
-		flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY) | extra | uintptr(st.Flags)&keep
-		if err := unix.Mount("", t, "", flags, ""); err != nil {
-			return fmt.Errorf("read-only %s: %w", t, err)
-		}
+	defer unix.Close(fd)
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("bind %s: %w", src, err)
 	}
 	return nil
-}
-
-// mountsUnder lists the mount points at or below dir, from mountinfo.
-func mountsUnder(dir string) []string {
-	raw, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // mountDev fills the guest's /dev tmpfs: the harmless host devices, a fresh

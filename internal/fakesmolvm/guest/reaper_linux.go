@@ -69,6 +69,10 @@ type spawnResult struct {
 // bounding set is reduced. It never returns, so the thread is never reused.
 func (r *reaper) spawner(errc chan<- error) {
 	runtime.LockOSThread()
+	if err := clearInheritedCaps(); err != nil {
+		errc <- err
+		return
+	}
 	if err := dropBoundingSet(); err != nil {
 		errc <- err
 		return

@@ -1,0 +1,337 @@
+//go:build linux
+
+package guest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The guest's ids, both sides: which host ids the guest's user namespace
+// maps to, the data dir's guest-owned directories, the mounts the client
+// hands a remapped agent, and the agent becoming the guest's root.
+
+// guestIDs is how many ids a guest has when the host can give it a range.
+const guestIDs = 65536
+
+// idShift is the host id of the guest's root when the fake runs as root:
+// guest ids 0-65535 are host ids 100000-165535 (the range Docker's
+// userns-remap and rootless containers use by convention), so no guest id
+// is a host id that owns anything, and a file the guest creates in its tree
+// or a volume belongs to that range on the host.
+const idShift = 100000
+
+// shiftEnv tells the agent its guest ids are shifted by idShift: it starts
+// as host root (an id its user namespace does not map) and becomes the
+// guest's root once it holds everything it needs of the host.
+const shiftEnv = "FAKE_SMOLVM_AGENT_SHIFT"
+
+// idMap is a guest's user namespace, decided by the host.
+type idMap struct {
+	uids, gids []syscall.SysProcIDMap
+	setgroups  bool
+	shift      int // host id of guest id 0 when the guest has 65536 ids, else 0
+}
+
+// guestIDMap decides the guest's user namespace:
+//   - as root, with host ids idShift.. in our own user namespace: guest ids
+//     0-65535 are host idShift-idShift+65535 (remapped);
+//   - as root of a user namespace that lacks that range but has ids 0-65535
+//     (a rootless container's root, itself an unprivileged host user):
+//     guest ids 0-65535 are this namespace's 0-65535;
+//   - otherwise the caller is the guest's root and its only id.
+func guestIDMap() idMap {
+	if os.Geteuid() == 0 {
+		for _, base := range []int{idShift, 0} {
+			if mapsRange("/proc/self/uid_map", base) && mapsRange("/proc/self/gid_map", base) {
+				m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: guestIDs}}
+				return idMap{uids: m, gids: m, setgroups: true, shift: base}
+			}
+		}
+	}
+	return idMap{
+		uids: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		gids: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}},
+	}
+}
+
+// fullRange reports whether the guest gets 65536 ids.
+func (m idMap) fullRange() bool { return m.uids[0].Size == guestIDs }
+
+// remapped reports whether the guest's ids are shifted away from ours.
+func (m idMap) remapped() bool { return m.shift != 0 }
+
+// mapsRange reports whether an id map has ids base..base+guestIDs-1 in one
+// extent.
+func mapsRange(p string, base int) bool {
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 64)
+		n, err2 := strconv.ParseUint(f[2], 10, 64)
+		if err1 == nil && err2 == nil && in <= uint64(base) && uint64(base)+guestIDs <= in+n {
+			return true
+		}
+	}
+	return false
+}
+
+// Directories of the data dir the guest's tree lives in: made by the
+// client, which can give them to the guest's root; the agent only uses
+// them (and, remapped, could not create them in a data dir owned by
+// host root).
+var (
+	guestOwnedDirs = []string{dirRootfs, dirUpper, dirWork, dirUsrLocal}
+	agentOnlyDirs  = []string{dirLower, dirMerged}
+)
+
+// prepareDataDir makes the guest's directories in dataDir. Remapped, the
+// writable ones belong to the guest's root; a tree made before (owned by
+// host root) is shifted once, so its files keep their guest owners.
+func prepareDataDir(dataDir string, m idMap) error {
+	for _, d := range append(append([]string{}, agentOnlyDirs...), guestOwnedDirs...) {
+		if err := os.Mkdir(filepath.Join(dataDir, d), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	if !m.remapped() {
+		return nil
+	}
+	for _, d := range guestOwnedDirs {
+		p := filepath.Join(dataDir, d)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		if int(st.Uid) == m.shift && int(st.Gid) == m.shift {
+			continue
+		}
+		if err := shiftTree(p, m.shift); err != nil {
+			return fmt.Errorf("give %s to the guest: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// shiftTree moves every owner id below guestIDs in the tree at root up by
+// shift (symlinks themselves, never followed).
+func shiftTree(root string, shift int) error {
+	return filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		uid, gid := int(st.Uid), int(st.Gid)
+		if uid < guestIDs {
+			uid += shift
+		}
+		if gid < guestIDs {
+			gid += shift
+		}
+		if err := unix.Lchown(p, uid, gid); err != nil {
+			return err
+		}
+		// chown clears setuid/setgid bits; a tree made before had none
+		// the guest could have set (the seccomp filter refuses them).
+		return nil
+	})
+}
+
+// hostMounts is what the client hands a remapped agent on fdMounts: the
+// mounts that need host privilege to make, as detached mount descriptors.
+type hostMounts struct {
+	Lower   bool `json:"lower"`   // first descriptor: the image's rootfs, id-mapped and read-only
+	Volumes int  `json:"volumes"` // then one per Config.Mounts entry, in order
+}
+
+// sendHostMounts makes the remapped agent's mounts and sends them: the
+// image's rootfs id-mapped through the agent's user namespace (its files
+// keep the owners the image gives them, as guest ids) and each volume as
+// a detached clone, read-only for :ro. Volumes are not id-mapped: the
+// guest sees and writes them with its shifted ids, so a file guest root
+// creates in one belongs to the shifted range, and a host directory only
+// host root may write stays unwritable to the guest.
+func sendHostMounts(sock *os.File, agentPID int, cfg Config) error {
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	msg := hostMounts{Volumes: len(cfg.Mounts)}
+	if cfg.ImageDir != "" {
+		ns, err := os.Open("/proc/" + strconv.Itoa(agentPID) + "/ns/user")
+		if err != nil {
+			return fmt.Errorf("%w: guest setup failed: user namespace: %v", ErrUnsupported, err)
+		}
+		fd, err := detachedMount(filepath.Join(cfg.ImageDir, "rootfs"), &unix.MountAttr{
+			Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV,
+			Userns_fd: uint64(ns.Fd()),
+		})
+		ns.Close()
+		if err != nil {
+			return fmt.Errorf("%w: guest setup failed: id-mapped image mount: %v (the image store's filesystem must support id-mapped mounts)", ErrUnsupported, err)
+		}
+		fds = append(fds, fd)
+		msg.Lower = true
+	}
+	for _, v := range cfg.Mounts {
+		attr := &unix.MountAttr{}
+		if v.ReadOnly {
+			attr.Attr_set = unix.MOUNT_ATTR_RDONLY
+		}
+		fd, err := detachedMount(v.Host, attr)
+		if err != nil {
+			return fmt.Errorf("mount operation failed: mount volume: %s: %w", v.Host, errors.Unwrap(err))
+		}
+		fds = append(fds, fd)
+	}
+	raw, _ := json.Marshal(msg)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if err := unix.Sendmsg(int(sock.Fd()), raw, oob, nil, 0); err != nil {
+		return fmt.Errorf("agent operation failed: start: hand mounts to the agent: %w", err)
+	}
+	return nil
+}
+
+// detachedMount clones the tree at p (submounts included) as a detached
+// mount with attr applied.
+func detachedMount(p string, attr *unix.MountAttr) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree: %w", err)
+	}
+	if attr.Attr_set != 0 {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("mount_setattr: %w", err)
+		}
+	}
+	return fd, nil
+}
+
+// receiveHostMounts is the agent's side of sendHostMounts: the image's
+// rootfs (-1 when none) and the volumes, detached.
+func receiveHostMounts(fd int, cfg Config) (lower int, vols []volume, err error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*(len(cfg.Mounts)+1)))
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	unix.Close(fd)
+	if err != nil {
+		return -1, nil, fmt.Errorf("receive mounts: %w", err)
+	}
+	var fds []int
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return -1, nil, fmt.Errorf("receive mounts: %w", err)
+		}
+		for _, m := range msgs {
+			got, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				return -1, nil, fmt.Errorf("receive mounts: %w", err)
+			}
+			fds = append(fds, got...)
+		}
+	}
+	var msg hostMounts
+	want := -1
+	if n > 0 && json.Unmarshal(buf[:n], &msg) == nil && msg.Volumes == len(cfg.Mounts) {
+		want = msg.Volumes
+		if msg.Lower {
+			want++
+		}
+	}
+	if want != len(fds) || (msg.Lower != (cfg.ImageDir != "")) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return -1, nil, fmt.Errorf("receive mounts: got %d descriptors and %q", len(fds), buf[:n])
+	}
+	lower = -1
+	if msg.Lower {
+		lower, fds = fds[0], fds[1:]
+	}
+	for i, m := range cfg.Mounts {
+		vols = append(vols, volume{m, fds[i]})
+	}
+	return lower, vols, nil
+}
+
+// becomeGuestRoot makes every thread of a remapped agent the guest's root
+// (host id idShift). Until now it ran as host root, an id its user
+// namespace does not map, to reach what the client left it in the data
+// dir; from now on it reaches the host only through what it holds open,
+// and everything it creates in the guest's tree is the guest root's. Its
+// capabilities (held in the user namespace only) stay: root of the
+// namespace keeps its permitted set.
+func becomeGuestRoot() error {
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("become guest root: setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(0, 0, 0); err != nil {
+		return fmt.Errorf("become guest root: setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(0, 0, 0); err != nil {
+		return fmt.Errorf("become guest root: setresuid: %w", err)
+	}
+	return nil
+}
+
+// allCaps lists every capability this kernel has: a remapped agent starts
+// as an id its user namespace does not map, so it keeps its capabilities
+// across exec only as ambient ones.
+func allCaps() []uintptr {
+	last := unix.CAP_LAST_CAP
+	if raw, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+			last = n
+		}
+	}
+	caps := make([]uintptr, 0, last+1)
+	for c := 0; c <= last; c++ {
+		caps = append(caps, uintptr(c))
+	}
+	return caps
+}
+
+// clearInheritedCaps empties the calling thread's ambient and inheritable
+// capability sets (the spawner's: a remapped agent got all of them to
+// survive its own exec, and a guest process must not inherit them: an
+// ambient capability survives exec for any user).
+func clearInheritedCaps() error {
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && err != unix.EINVAL {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return nil
+}
