@@ -63,8 +63,8 @@ type agent struct {
 // Descriptors Start hands the agent; agentFDsEnv says how many there are
 // from fd 3 on. Everything else the agent inherited is closed at once.
 const (
-	fdReady = 3 // the readiness pipe: "ok PID", or why setup failed
-	fdKeep  = 4 // read end of the keep pipe: "go" keeps the agent, EOF ends it
+	fdReady  = 3 // the readiness pipe: "ok PID", or why setup failed
+	fdKeep   = 4 // read end of the keep pipe: "go" keeps the agent, EOF ends it
 	fdOwner  = 5 // the owner's pidfd (ownerFDEnv) or /dev/null
 	fdMounts = 6 // a remapped agent's host mounts (sendHostMounts); unused otherwise
 	fdPorts  = 7 // one listening socket per Config.Ports entry, in order
