@@ -97,9 +97,17 @@ func exitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// Condition evaluates the custom conditions. There are none yet: an
-// unknown condition is an error, so a misspelt one fails the script
+// Condition evaluates the custom conditions:
+//
+//	remapped  guests of the fake run with shifted ids: guest root is host
+//	          uid guest.IDShift() (the fake runs as root)
+//
+// An unknown condition is an error, so a misspelt one fails the script
 // instead of silently skipping the lines it guards.
 func Condition(cond string) (bool, error) {
+	switch cond {
+	case "remapped":
+		return guest.IDShift() != 0, nil
+	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }

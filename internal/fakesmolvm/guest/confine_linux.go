@@ -16,8 +16,9 @@ import (
 // keptCaps are what guest processes may still hold (a container runtime's
 // usual default set): enough for root to own, chmod and chown files in its
 // tree and to switch users, but no mount, mknod, ptrace, module, raw I/O or
-// namespace administration, and no file capabilities (SETFCAP: guest root
-// is a host uid, so a capability it sets on a file would hold on the host).
+// namespace administration, and no file capabilities (SETFCAP: without
+// shifted ids guest root is the caller's uid, so a capability it set on a
+// file in a volume would hold for the caller).
 var keptCaps = map[int]bool{
 	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true,
 	unix.CAP_FSETID: true, unix.CAP_KILL: true, unix.CAP_SETGID: true,

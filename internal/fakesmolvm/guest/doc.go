@@ -33,11 +33,31 @@ package guest
 // connection to 127.0.0.1:GUEST dialled from the guest's namespace; the
 // listener dies with the agent (ports_linux.go).
 //
-// Users. As root (in a user namespace that has ids 0-65535, such as the
-// initial one), guest uids/gids 0-65535 are host 0-65535, so the guest's
-// runuser can switch to any user in the guest's /etc/passwd. Otherwise
-// (another user, or root of a one-id rootless container) the caller is the
-// guest's root and the only id: runuser to another
+// Users and ids (idmap_linux.go). As root (with host ids 100000-165535 in
+// our user namespace, as the initial one has), guest uids/gids 0-65535 are
+// host 100000-165535: guest root is host uid 100000, which owns nothing of
+// the host, and the guest's runuser can switch to any user in the guest's
+// /etc/passwd. Such a remapped agent is started as host root, an id its
+// user namespace does not map (keeping its capabilities, which hold in
+// that namespace only, as ambient ones across its exec): as the owner of
+// root's directories it reads agent.json and makes agent.sock and
+// agent.pid in a data dir that may sit below 0700 directories, then
+// becomes the guest's root (setresuid 0 in its namespace) before it builds
+// anything, and from then on reaches the host only through descriptors it
+// holds and paths relative to its data dir (its working directory). The
+// client makes what needs host privilege: the data dir's writable
+// directories (rootfs, upper, work, usrlocal) given to host uid 100000
+// (a tree made before, owned by host root, is shifted once), the image's
+// rootfs as an id-mapped read-only mount through the agent's user
+// namespace (the image's files keep their owners as guest ids), and each
+// volume as a detached mount, not id-mapped (the guest writes it with
+// its shifted ids); it sends them on a socket (fdMounts). The agent's
+// ambient and inheritable capabilities are cleared on the spawner thread,
+// so no guest process inherits them. As root of a user namespace that has
+// ids 0-65535 but not the shifted range (a rootless container), guest ids
+// are that namespace's 0-65535. Otherwise (another user, or root of a
+// one-id rootless container) the caller is the guest's root and the only
+// id: runuser to another
 // user fails with "runuser: cannot set groups: Operation not permitted", and
 // an image whose user is not root cannot run commands (spawn fails with
 // "Operation not permitted"). Doctor says which.
@@ -79,8 +99,9 @@ package guest
 // gets its home directory. All writes into the tree happen after
 // pivot_root, so a symlink the guest left cannot redirect them to a host
 // file. Volumes (Config.Mounts, from create -v) are cloned with open_tree
-// before pivot_root and attached with move_mount after it, read-only ones
-// with mount_setattr; a volume whose mount point cannot be made in the
+// (by the client for a remapped guest, else by the agent) before
+// pivot_root and attached with move_mount after it, read-only ones with
+// mount_setattr; a volume whose mount point cannot be made in the
 // guest fails Start with "mount operation failed: mount volume: ...".
 //
 // Isolation, in layers (confine_linux.go, seccomp_linux.go), each stopping
@@ -100,12 +121,17 @@ package guest
 //     (/dev nodes, which keep dev; the fake binary; the host /usr of the
 //     opt-in) can be used but not changed,
 //     and a host setuid binary runs without its privilege.
+//   - Shifted ids (see Users): guest root is host uid 100000, so what its
+//     capabilities could reach outside its namespaces (a cgroup file, a
+//     host inode shown in the guest, a volume's root-owned directory) is
+//     guarded by ordinary permissions against an unprivileged uid, and
+//     what it creates is that uid's.
 //   - A seccomp filter (inherited like the bounding set): no chmod, open,
 //     creat or mknod that sets a setuid or setgid bit, and no openat2 or
-//     io_uring (which a filter cannot inspect). As root the guest's ids are
-//     host ids (see Users), so such a file, or a file capability, left in a
-//     volume would hold on the host; this layer keeps guest root from
-//     making one.
+//     io_uring (which a filter cannot inspect). Without shifted ids (a
+//     rootless container's root) the guest's ids are the caller's, so such
+//     a file, or a file capability, left in a volume would hold for the
+//     caller; this layer keeps guest root from making one.
 //   - The agent is non-dumpable, so no guest process can open /proc/1/fd,
 //     and it holds no host directory open. cp resolves guest paths inside
 //     the guest root with openat2(RESOLVE_NO_MAGICLINKS) and rejects "..".
@@ -143,6 +169,8 @@ package guest
 // (the guest tree), firststart_linux.go (the first start's /etc),
 // userland_linux.go (busybox and the table of commands), confine_linux.go
 // (capabilities, namespace limits), seccomp_linux*.go (the filter),
+// idmap_linux.go (the guest's ids, the client's mounts for a remapped
+// agent),
 // reaper_linux.go (PID 1's reaping and the
 // spawner thread), users_linux.go (user, environment and PATH of a
 // command), exec_linux.go (exec, both sides), ports_linux.go (published

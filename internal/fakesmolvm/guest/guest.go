@@ -192,6 +192,12 @@ func AgentMain(args []string) int { return agentMain(args) }
 // It returns the process exit code.
 func RunuserMain(args []string) int { return runuserMain(args) }
 
+// IDShift is the host id of the guest's root for guests started by this
+// process, when guest ids 0-65535 are host ids IDShift()..IDShift()+65535
+// (the fake runs as root); 0 when they are not shifted (see doc.go,
+// Users).
+func IDShift() int { return idShiftHere() }
+
 // StopAllUnder stops every agent whose data dir lies under dir (found from
 // the process table, so a missing agent.pid does not hide one). Test
 // harnesses call it when a work dir is torn down.

@@ -64,6 +64,8 @@ func guestIDMap() idMap {
 	}
 }
 
+func idShiftHere() int { return guestIDMap().shift }
+
 // fullRange reports whether the guest gets 65536 ids.
 func (m idMap) fullRange() bool { return m.uids[0].Size == guestIDs }
 

@@ -343,7 +343,7 @@ func mountDev(dev string) error {
 
 // mountProc mounts the guest's own /proc (its PID namespace only) and
 // makes the parts that reach the kernel read-only or empty, as container
-// runtimes do: the guest's root maps to a real host uid.
+// runtimes do: the guest's root holds capabilities over its namespaces.
 func mountProc(proc, null string) error {
 	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
