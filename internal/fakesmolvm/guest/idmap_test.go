@@ -1,0 +1,239 @@
+//go:build linux
+
+package guest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// needRemap skips a test unless guests started here get shifted ids (the
+// fake runs as root with the range in its user namespace).
+func needRemap(t *testing.T) idMap {
+	t.Helper()
+	ids := guestIDMap()
+	if !ids.remapped() {
+		t.Skip("guest ids are shifted only when the fake runs as root")
+	}
+	if ids.shift != idShift {
+		t.Fatalf("shift = %d, want %d", ids.shift, idShift)
+	}
+	return ids
+}
+
+func owner(t *testing.T, p string) string {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%d:%d", st.Uid, st.Gid)
+}
+
+// procStatus reads the named fields of /proc/PID/status on the host.
+func procStatus(t *testing.T, pid int, fields ...string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		for _, f := range fields {
+			if ok && k == f {
+				out[k] = strings.Join(strings.Fields(v), " ")
+			}
+		}
+	}
+	return out
+}
+
+// TestGuestIDsShifted: as root, guest root is host uid 100000 and every
+// guest id is shifted by as much: the files the guest creates in its tree
+// are the range's on the host, the agent itself runs as guest root, and a
+// host directory only host root may write or read stays so.
+func TestGuestIDsShifted(t *testing.T) {
+	needRemap(t)
+	hostOnly := t.TempDir()
+	write(t, filepath.Join(hostOnly, "key"), "host-key\n")
+	os.Chmod(filepath.Join(hostOnly, "key"), 0o600)
+	d := startMachine(t, Config{Mounts: []Mount{{Host: hostOnly, Guest: "/h"}}})
+
+	if r := sh(t, d, "cat /proc/self/uid_map /proc/self/gid_map"); strings.Fields(r.stdout) == nil ||
+		strings.Join(strings.Fields(r.stdout), " ") != "0 100000 65536 0 100000 65536" {
+		t.Errorf("guest id maps: %+v", r)
+	}
+	r := sh(t, d, `echo 'dev:x:1000:1000::/:/bin/sh' >> /etc/passwd; echo 'dev:x:1000:' >> /etc/group
+		touch /root/by-root; mkdir /workspace/dir; chmod 1777 /workspace; runuser -u dev -- touch /workspace/by-dev`)
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for p, want := range map[string]string{
+		"rootfs/root/by-root":     "100000:100000",
+		"rootfs/workspace/dir":    "100000:100000",
+		"rootfs/workspace/by-dev": "101000:101000",
+		"rootfs/etc/passwd":       "100000:100000",
+		"rootfs":                  "100000:100000",
+	} {
+		if got := owner(t, filepath.Join(d, p)); got != want {
+			t.Errorf("host owner of %s = %s, want %s", p, got, want)
+		}
+	}
+
+	// The agent is the guest's root on the host, and after its own exec
+	// it handed no capability to the processes it spawns.
+	pid, _ := Alive(d)
+	if st := procStatus(t, pid, "Uid", "Gid", "Groups"); st["Uid"] != "100000 100000 100000 100000" ||
+		st["Gid"] != "100000 100000 100000 100000" || st["Groups"] != "" {
+		t.Errorf("agent credentials on the host: %v", st)
+	}
+	for _, user := range []string{"root", "dev"} {
+		r := sh(t, d, "runuser -u "+user+" -- grep -E '^Cap(Inh|Amb|Prm|Eff)' /proc/self/status")
+		caps := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			caps[k] = strings.TrimSpace(v)
+		}
+		const none = "0000000000000000"
+		if caps["CapInh"] != none || caps["CapAmb"] != none {
+			t.Errorf("%s inherits capabilities: %+v", user, r)
+		}
+		if user == "dev" && (caps["CapPrm"] != none || caps["CapEff"] != none) {
+			t.Errorf("a non-root guest user holds capabilities: %+v", r)
+		}
+		if user == "root" && caps["CapEff"] == none {
+			t.Errorf("guest root holds no capability in its namespace: %+v", r)
+		}
+	}
+
+	// A volume only host root may write: guest root cannot, nor read its
+	// 0600 file; host root's files show as nobody.
+	r = sh(t, d, "echo x > /h/planted; cat /h/key; stat -c %u:%g /h /h/key")
+	if !strings.Contains(r.stderr, "/h/planted: Permission denied") || !strings.Contains(r.stderr, "/h/key': Permission denied") ||
+		r.stdout != "65534:65534\n65534:65534\n" {
+		t.Errorf("guest root in host root's volume: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(hostOnly, "planted")); err == nil {
+		t.Error("guest root wrote host root's directory")
+	}
+}
+
+// TestImageIDMapped: an image's files keep the owners the image gives
+// them, as guest ids, although the flattened tree on the host is owned by
+// host ids; a change copies the file up into the machine's layer, owned
+// there by the shifted id, and leaves the image alone.
+func TestImageIDMapped(t *testing.T) {
+	needRemap(t)
+	img := imageWithUser(t)
+	write(t, filepath.Join(img, "rootfs/home/app/notes"), "image\n")
+	os.Chown(filepath.Join(img, "rootfs/home/app/notes"), 1000, 1000)
+	d := startMachine(t, Config{ImageDir: img})
+	r := sh(t, d, "stat -c %u:%g /home/app/notes /etc/passwd; echo guest >> /home/app/notes; touch /home/app/new; id -u")
+	if r.stdout != "1000:1000\n0:0\n1000\n" || r.code != 0 {
+		t.Fatalf("image owners in the guest: %+v", r)
+	}
+	if got := owner(t, filepath.Join(d, "upper/home/app/notes")); got != "101000:101000" {
+		t.Errorf("copied-up file on the host: %s, want 101000:101000", got)
+	}
+	if got := owner(t, filepath.Join(d, "upper/home/app/new")); got != "101000:101000" {
+		t.Errorf("new file on the host: %s, want 101000:101000", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(img, "rootfs/home/app/notes")); string(b) != "image\n" {
+		t.Errorf("the image changed: %q", b)
+	}
+	if got := owner(t, filepath.Join(img, "rootfs/home/app/notes")); got != "1000:1000" {
+		t.Errorf("the image's owner changed: %s", got)
+	}
+}
+
+// TestPrepareDataDir: the client makes the guest's directories and gives
+// the writable ones to the guest's root; a tree from before the shift
+// (owned by host ids) is shifted once, symlinks themselves and never
+// their targets, and ids beyond the guest's range are kept.
+func TestPrepareDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	ids := idMap{shift: idShift}
+	d := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "outside")
+	write(t, outside, "x")
+	write(t, filepath.Join(d, "rootfs/etc/passwd"), "root:x:0:0\n")
+	write(t, filepath.Join(d, "rootfs/home/app/f"), "x")
+	os.Chown(filepath.Join(d, "rootfs/home/app/f"), 1000, 1001)
+	write(t, filepath.Join(d, "rootfs/far"), "x")
+	os.Chown(filepath.Join(d, "rootfs/far"), 70000, 70000)
+	if err := os.Symlink(outside, filepath.Join(d, "rootfs/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareDataDir(d, ids); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{
+		"rootfs": "100000:100000", "rootfs/etc/passwd": "100000:100000",
+		"rootfs/home/app/f": "101000:101001", "rootfs/far": "70000:70000",
+		"rootfs/link": "100000:100000", "upper": "100000:100000",
+		"work": "100000:100000", "usrlocal": "100000:100000",
+		"lower": "0:0", "merged": "0:0",
+	} {
+		if got := owner(t, filepath.Join(d, p)); got != want {
+			t.Errorf("%s: %s, want %s", p, got, want)
+		}
+	}
+	if got := owner(t, outside); got != "0:0" {
+		t.Errorf("a symlink's target was shifted: %s", got)
+	}
+	// Once given, a tree is left alone: a guest file of host uid 100005
+	// stays (a second shift would move it out of the range).
+	os.Chown(filepath.Join(d, "rootfs/etc/passwd"), 100005, 100005)
+	if err := prepareDataDir(d, ids); err != nil {
+		t.Fatal(err)
+	}
+	if got := owner(t, filepath.Join(d, "rootfs/etc/passwd")); got != "100005:100005" {
+		t.Errorf("a shifted tree was shifted again: %s", got)
+	}
+	// Without a shift, the directories are made and nothing is chowned.
+	plain := t.TempDir()
+	if err := prepareDataDir(plain, idMap{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"rootfs", "upper", "work", "usrlocal", "lower", "merged"} {
+		if got := owner(t, filepath.Join(plain, p)); got != "0:0" {
+			t.Errorf("unshifted %s: %s", p, got)
+		}
+	}
+}
+
+// TestMapsRange: whether a caller's own user namespace has the ids a
+// guest's mapping needs, for each kind of caller.
+func TestMapsRange(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, uidMap string
+		base         int
+		want         bool
+	}{
+		{"initial namespace", "0 0 4294967295\n", idShift, true},
+		{"initial namespace from zero", "0 0 4294967295\n", 0, true},
+		{"rootless container: root and a subordinate range", "0 1000 1\n1 100000 65536\n", idShift, false},
+		{"rootless container from zero", "0 1000 1\n1 100000 65536\n", 0, false},
+		{"container with 0-65535 only", "0 0 65536\n", idShift, false},
+		{"container with 0-65535 only, from zero", "0 0 65536\n", 0, true},
+		{"range one short", "0 0 165535\n", idShift, false},
+		{"range exactly", "100000 5 65536\n", idShift, true},
+		{"garbage", "x y z\n", 0, false},
+	}
+	for i, tc := range tests {
+		p := filepath.Join(dir, strconv.Itoa(i))
+		write(t, p, tc.uidMap)
+		if got := mapsRange(p, tc.base); got != tc.want {
+			t.Errorf("%s: mapsRange(%q, %d) = %v, want %v", tc.name, tc.uidMap, tc.base, got, tc.want)
+		}
+	}
+}
