@@ -74,12 +74,26 @@ func TestGuestIDsShifted(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
+	// cp's owners are guest ids too.
+	local := filepath.Join(t.TempDir(), "f")
+	write(t, local, "x")
+	if err := Copy(d, CopyRequest{Upload: true, LocalPath: local, GuestPath: "/workspace/copied", UID: u32(1000), GID: u32(1001)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := Copy(d, CopyRequest{Upload: true, LocalPath: local, GuestPath: "/workspace/copied-root"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := sh(t, d, "stat -c %u:%g /workspace/copied /workspace/copied-root"); r.stdout != "1000:1001\n0:0\n" {
+		t.Errorf("uploaded owners in the guest: %+v", r)
+	}
 	for p, want := range map[string]string{
-		"rootfs/root/by-root":     "100000:100000",
-		"rootfs/workspace/dir":    "100000:100000",
-		"rootfs/workspace/by-dev": "101000:101000",
-		"rootfs/etc/passwd":       "100000:100000",
-		"rootfs":                  "100000:100000",
+		"rootfs/workspace/copied":      "101000:101001",
+		"rootfs/workspace/copied-root": "100000:100000",
+		"rootfs/root/by-root":          "100000:100000",
+		"rootfs/workspace/dir":         "100000:100000",
+		"rootfs/workspace/by-dev":      "101000:101000",
+		"rootfs/etc/passwd":            "100000:100000",
+		"rootfs":                       "100000:100000",
 	} {
 		if got := owner(t, filepath.Join(d, p)); got != want {
 			t.Errorf("host owner of %s = %s, want %s", p, got, want)

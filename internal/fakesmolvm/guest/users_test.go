@@ -5,6 +5,7 @@ package guest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -71,6 +72,21 @@ func TestDoctor(t *testing.T) {
 	}
 	if len(r.Lines) == 0 || r.Lines[0] != "creating user, mount, pid, uts, ipc, cgroup and net namespaces: ok" {
 		t.Errorf("Doctor lines %q", r.Lines)
+	}
+	// It says how guest ids map, which decides what a volume needs.
+	want := "running as uid "
+	switch ids := guestIDMap(); {
+	case ids.remapped():
+		want = "running as root: guest uids/gids 0-65535 map to host 100000-165535"
+	case ids.fullRange():
+		want = "running as root of a user namespace without host ids 100000-165535"
+	}
+	found := false
+	for _, l := range r.Lines {
+		found = found || strings.HasPrefix(l, want)
+	}
+	if !found {
+		t.Errorf("Doctor lines %q: none starts %q", r.Lines, want)
 	}
 }
 
