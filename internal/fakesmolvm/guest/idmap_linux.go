@@ -148,12 +148,7 @@ func shiftTree(root string, shift int) error {
 		if gid < guestIDs {
 			gid += shift
 		}
-		if err := unix.Lchown(p, uid, gid); err != nil {
-			return err
-		}
-		// chown clears setuid/setgid bits; a tree made before had none
-		// the guest could have set (the seccomp filter refuses them).
-		return nil
+		return unix.Lchown(p, uid, gid)
 	})
 }
 
