@@ -31,13 +31,7 @@ var keptCaps = map[int]bool{
 // the thread that forked it; so this runs on the spawner's locked thread,
 // the only thread that forks guest processes.
 func dropBoundingSet() error {
-	last := unix.CAP_LAST_CAP
-	if raw, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
-			last = n
-		}
-	}
-	for c := 0; c <= last; c++ {
+	for c := 0; c <= lastCap(); c++ {
 		if keptCaps[c] {
 			continue
 		}
@@ -47,6 +41,16 @@ func dropBoundingSet() error {
 	}
 	// The seccomp filter is per thread too, and inherited the same way.
 	return installFilter()
+}
+
+// lastCap is the highest capability this kernel has.
+func lastCap() int {
+	if raw, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+			return n
+		}
+	}
+	return unix.CAP_LAST_CAP
 }
 
 // limitNamespaces forbids new user and cgroup namespaces inside the

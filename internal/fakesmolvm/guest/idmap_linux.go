@@ -120,7 +120,10 @@ func prepareDataDir(dataDir string, m idMap) error {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		if int(st.Uid) == m.shift && int(st.Gid) == m.shift {
+		// Only a directory of an unshifted id (new, or made before) is
+		// shifted: the guest may chown its own root to any guest id, but
+		// never to one below the range.
+		if st.Uid >= guestIDs {
 			continue
 		}
 		if err := shiftTree(p, m.shift); err != nil {
@@ -300,12 +303,7 @@ func becomeGuestRoot() error {
 // as an id its user namespace does not map, so it keeps its capabilities
 // across exec only as ambient ones.
 func allCaps() []uintptr {
-	last := unix.CAP_LAST_CAP
-	if raw, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
-			last = n
-		}
-	}
+	last := lastCap()
 	caps := make([]uintptr, 0, last+1)
 	for c := 0; c <= last; c++ {
 		caps = append(caps, uintptr(c))

@@ -203,14 +203,18 @@ func TestPrepareDataDir(t *testing.T) {
 	if got := owner(t, outside); got != "0:0" {
 		t.Errorf("a symlink's target was shifted: %s", got)
 	}
-	// Once given, a tree is left alone: a guest file of host uid 100005
-	// stays (a second shift would move it out of the range).
+	// Once given, a tree is left alone, also when the guest gave its root
+	// to another guest id: a guest file of host uid 100005 stays.
 	os.Chown(filepath.Join(d, "rootfs/etc/passwd"), 100005, 100005)
+	os.Chown(filepath.Join(d, "rootfs"), 100007, 100007)
 	if err := prepareDataDir(d, ids); err != nil {
 		t.Fatal(err)
 	}
 	if got := owner(t, filepath.Join(d, "rootfs/etc/passwd")); got != "100005:100005" {
 		t.Errorf("a shifted tree was shifted again: %s", got)
+	}
+	if got := owner(t, filepath.Join(d, "rootfs")); got != "100007:100007" {
+		t.Errorf("the guest's own root was given back: %s", got)
 	}
 	// Without a shift, the directories are made and nothing is chowned.
 	plain := t.TempDir()
