@@ -255,3 +255,22 @@ func TestMapsRange(t *testing.T) {
 		}
 	}
 }
+
+// TestVolumeMissing: a volume whose host directory is gone by the start
+// fails it with smolvm's mount error, and no agent stays, whichever side
+// opens volumes (the client for shifted ids, else the agent).
+func TestVolumeMissing(t *testing.T) {
+	gone := filepath.Join(t.TempDir(), "gone")
+	d := filepath.Join(t.TempDir(), "vm")
+	t.Cleanup(func() { StopAllUnder(d) })
+	_, err := Start(Config{Name: "testvm", DataDir: d, Mounts: []Mount{{Host: gone, Guest: "/data"}}})
+	if err == nil || err.Error() != "mount operation failed: mount volume: "+gone+": no such file or directory" {
+		t.Errorf("start with a missing volume: %v", err)
+	}
+	if _, ok := Alive(d); ok {
+		t.Error("agent runs after a failed start")
+	}
+	if pids := agentPIDs(func(dir string) bool { return dir == d }); len(pids) != 0 {
+		t.Errorf("agents left: %v", pids)
+	}
+}

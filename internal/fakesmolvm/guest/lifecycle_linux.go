@@ -189,7 +189,11 @@ func startAgent(cfg Config) (int, func(), error) {
 		return 0, nil, fmt.Errorf("%w: cannot create the guest's namespaces: %v; allow user, mount and PID namespaces (sysctl user.max_user_namespaces, or run outside a restricted container)", ErrUnsupported, err)
 	}
 	// Reap the agent if this process outlives it (tests); a CLI exits first.
-	go cmd.Wait()
+	waited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(waited)
+	}()
 	var once sync.Once
 	keep := func() {
 		once.Do(func() {
@@ -197,9 +201,15 @@ func startAgent(cfg Config) (int, func(), error) {
 			keepW.Close()
 		})
 	}
+	// fail ends an agent that did not come up, and returns once it and
+	// its guest are gone: a failed start leaves nothing running.
 	fail := func() {
 		once.Do(func() { keepW.Close() })
 		cmd.Process.Kill()
+		select {
+		case <-waited:
+		case <-time.After(10 * time.Second):
+		}
 	}
 
 	if ids.remapped() {
