@@ -24,10 +24,10 @@ package guest
 //
 // What the agent owes the host: nothing. Its descriptors are the ones
 // Start passes (readiness, keep, owner, host mounts, published ports:
-// fdReady...) and
-// every other inherited one is closed first thing; its environment is
-// empty but for Go tooling settings (and, remapped, shiftEnv); it catches every signal, so none a
-// guest sends its PID 1 (kill -SEGV 1...) ends it or dumps a Go crash.
+// fdReady...) and every other inherited one is closed first thing; its
+// environment is empty but for Go tooling settings (and, remapped,
+// shiftEnv); it catches every signal, so none a guest sends its PID 1
+// (kill -SEGV 1...) ends it or dumps a Go crash.
 //
 // Ports. Start binds each -p host port on 127.0.0.1 (and ::1) in the host's
 // network namespace and passes the listeners to the agent, which splices each
