@@ -22,17 +22,18 @@ import (
 
 // Files in a machine's data dir.
 const (
-	fileSock    = "agent.sock"
-	filePid     = "agent.pid"
-	fileConsole = "agent-console.log"
-	fileConfig  = "agent.json"
-	fileReady   = "guest.ready" // the guest tree has been populated (first start done)
-	dirRootfs   = "rootfs"      // the guest's own tree: /etc, /root, /home, /workspace, /var...
-	dirUsrLocal = "usrlocal"    // a host-userland guest's /usr/local, mounted over the read-only host /usr
-	dirUpper    = "upper"       // an image guest's writable layer, over the image
-	dirLower    = "lower"       // a bare guest's (empty) lower layer, under dirRootfs
-	dirWork     = "work"        // overlayfs's work dir for the writable layer
-	dirMerged   = "merged"      // where the guest's overlay is mounted, to pivot into
+	fileSock     = "agent.sock"
+	filePid      = "agent.pid"
+	fileConsole  = "agent-console.log"
+	fileConfig   = "agent.json"
+	fileReady    = "guest.ready" // the guest tree has been populated (first start done)
+	dirRootfs    = "rootfs"      // the guest's own tree: /etc, /root, /home, /workspace, /var...
+	dirUsrLocal  = "usrlocal"    // a host-userland guest's /usr/local, mounted over the read-only host /usr
+	dirUpper     = "upper"       // an image guest's writable layer, over the image
+	dirLower     = "lower"       // a bare guest's (empty) lower layer, under dirRootfs
+	dirWork      = "work"        // overlayfs's work dir for the writable layer
+	dirMerged    = "merged"      // where the guest's overlay is mounted, to pivot into
+	dirImageCopy = "image"       // a remapped image guest's copy of the image with shifted owners, where the image cannot be id-mapped
 )
 
 // Paths inside the guest that the agent sets up.

@@ -50,7 +50,9 @@ package guest
 // directories (rootfs, upper, work, usrlocal) given to host uid 100000
 // (a tree made before, owned by host root, is shifted once), the image's
 // rootfs as an id-mapped read-only mount through the agent's user
-// namespace (the image's files keep their owners as guest ids), and each
+// namespace (the image's files keep their owners as guest ids; where its
+// filesystem cannot be id-mapped, overlayfs for one, the machine's own
+// copy DATADIR/image with shifted owners, made on the first start), and each
 // volume as a detached mount, not id-mapped (the guest writes it with
 // its shifted ids); it sends them on a socket (fdMounts). The agent's
 // ambient and inheritable capabilities are cleared on the spawner thread,

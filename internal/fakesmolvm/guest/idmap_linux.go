@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -178,17 +179,9 @@ func sendHostMounts(sock *os.File, agentPID int, cfg Config) error {
 	}()
 	msg := hostMounts{Volumes: len(cfg.Mounts)}
 	if cfg.ImageDir != "" {
-		ns, err := os.Open("/proc/" + strconv.Itoa(agentPID) + "/ns/user")
+		fd, err := imageMount(agentPID, cfg)
 		if err != nil {
-			return fmt.Errorf("%w: guest setup failed: user namespace: %v", ErrUnsupported, err)
-		}
-		fd, err := detachedMount(filepath.Join(cfg.ImageDir, "rootfs"), &unix.MountAttr{
-			Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV,
-			Userns_fd: uint64(ns.Fd()),
-		})
-		ns.Close()
-		if err != nil {
-			return fmt.Errorf("%w: guest setup failed: id-mapped image mount: %v (the image store's filesystem must support id-mapped mounts)", ErrUnsupported, err)
+			return err
 		}
 		fds = append(fds, fd)
 		msg.Lower = true
@@ -213,6 +206,148 @@ func sendHostMounts(sock *os.File, agentPID int, cfg Config) error {
 		return fmt.Errorf("agent operation failed: start: hand mounts to the agent: %w", err)
 	}
 	return nil
+}
+
+// imageMount makes a remapped guest's lower layer: the image's rootfs
+// id-mapped through the agent's user namespace, or, where its filesystem
+// cannot be id-mapped (overlayfs, as a container's root is; network and
+// FUSE filesystems), the machine's own copy of it with shifted owners
+// (DATADIR/image, made on the first start and kept until delete).
+func imageMount(agentPID int, cfg Config) (int, error) {
+	rootfs := filepath.Join(cfg.ImageDir, "rootfs")
+	ns, err := os.Open("/proc/" + strconv.Itoa(agentPID) + "/ns/user")
+	if err != nil {
+		return -1, fmt.Errorf("%w: guest setup failed: user namespace: %v", ErrUnsupported, err)
+	}
+	defer ns.Close()
+	fd, err := detachedMount(rootfs, &unix.MountAttr{
+		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV,
+		Userns_fd: uint64(ns.Fd()),
+	})
+	if err == nil {
+		return fd, nil
+	}
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EOPNOTSUPP) {
+		return -1, fmt.Errorf("%w: guest setup failed: image mount: %v", ErrUnsupported, err)
+	}
+	copied := filepath.Join(cfg.DataDir, dirImageCopy)
+	if _, err := os.Lstat(copied); err != nil {
+		tmp := copied + ".tmp"
+		os.RemoveAll(tmp)
+		if err := copyShifted(rootfs, tmp, idShift); err != nil {
+			os.RemoveAll(tmp)
+			return -1, fmt.Errorf("agent operation failed: start: copy the image for shifted ids: %w", err)
+		}
+		if err := os.Rename(tmp, copied); err != nil {
+			return -1, fmt.Errorf("agent operation failed: start: %w", err)
+		}
+	}
+	fd, err = detachedMount(copied, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV})
+	if err != nil {
+		return -1, fmt.Errorf("%w: guest setup failed: image mount: %v", ErrUnsupported, err)
+	}
+	return fd, nil
+}
+
+// copyShifted copies the tree at src to dst (which must not exist) with
+// every owner id below guestIDs shifted by shift: files, directories,
+// symlinks, hard links (kept as links), fifos; modes, setuid and setgid
+// bits and modification times kept. Device nodes are left out (the
+// guest's tree is nodev).
+func copyShifted(src, dst string, shift int) error {
+	type inode struct{ dev, ino uint64 }
+	links := map[inode]string{}
+	var dirs []string
+	var dirTimes []unix.Timespec
+	err := filepath.WalkDir(src, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		uid, gid := int(st.Uid), int(st.Gid)
+		if uid < guestIDs {
+			uid += shift
+		}
+		if gid < guestIDs {
+			gid += shift
+		}
+		mode := st.Mode & 0o7777
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if err := os.Mkdir(out, 0o700); err != nil {
+				return err
+			}
+			dirs = append(dirs, out)
+			dirTimes = append(dirTimes, st.Mtim)
+		case unix.S_IFREG:
+			if st.Nlink > 1 {
+				key := inode{st.Dev, st.Ino}
+				if first, ok := links[key]; ok {
+					return os.Link(first, out)
+				}
+				links[key] = out
+			}
+			if err := copyRegular(p, out); err != nil {
+				return err
+			}
+		case unix.S_IFLNK:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, out); err != nil {
+				return err
+			}
+			return unix.Lchown(out, uid, gid)
+		case unix.S_IFIFO:
+			if err := unix.Mkfifo(out, 0o600); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+		if err := unix.Lchown(out, uid, gid); err != nil {
+			return err
+		}
+		// chmod after chown, which clears setuid and setgid.
+		if err := unix.Chmod(out, mode); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return unix.UtimesNanoAt(unix.AT_FDCWD, out, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Directory times last: filling a directory changes its mtime.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		unix.UtimesNanoAt(unix.AT_FDCWD, dirs[i], []unix.Timespec{dirTimes[i], dirTimes[i]}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	return nil
+}
+
+func copyRegular(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // detachedMount clones the tree at p (submounts included) as a detached

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // needRemap skips a test unless guests started here get shifted ids (the
@@ -272,5 +275,70 @@ func TestVolumeMissing(t *testing.T) {
 	}
 	if pids := agentPIDs(func(dir string) bool { return dir == d }); len(pids) != 0 {
 		t.Errorf("agents left: %v", pids)
+	}
+}
+
+// TestImageCopyWhereNotIDMappable: an image on a filesystem that cannot
+// be id-mapped (overlayfs, as a container's root is) runs from the
+// machine's own copy with shifted owners, made once and kept: the guest
+// sees the image's owners, modes, links and times as on an id-mapped
+// image.
+func TestImageCopyWhereNotIDMappable(t *testing.T) {
+	needRemap(t)
+	img := imageWithUser(t)
+	notes := filepath.Join(img, "rootfs/home/app/notes")
+	write(t, notes, "image\n")
+	os.Chown(notes, 1000, 1000)
+	os.Chmod(notes, 0o640)
+	if err := os.Link(notes, filepath.Join(img, "rootfs/home/app/notes-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("notes", filepath.Join(img, "rootfs/home/app/notes-sym")); err != nil {
+		t.Fatal(err)
+	}
+	os.Lchown(filepath.Join(img, "rootfs/home/app/notes-sym"), 1000, 1000)
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	os.Chtimes(notes, old, old)
+
+	// The image seen through an overlay mount on the host.
+	base := t.TempDir()
+	over := filepath.Join(base, "img")
+	for _, d := range []string{"img", "upper", "work"} {
+		os.Mkdir(filepath.Join(base, d), 0o755)
+	}
+	if err := unix.Mount("overlay", over, "overlay", 0, "lowerdir="+img+",upperdir="+filepath.Join(base, "upper")+",workdir="+filepath.Join(base, "work")); err != nil {
+		t.Skipf("cannot mount an overlay here: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(over, unix.MNT_DETACH) })
+
+	d := startMachine(t, Config{ImageDir: over})
+	r := sh(t, d, "stat -c '%u:%g %a %h %Y' /home/app/notes /home/app/notes-link; stat -c %u:%g /etc/passwd /home/app; readlink /home/app/notes-sym; echo guest >> /home/app/notes; id -u")
+	want := fmt.Sprintf("1000:1000 640 2 %d\n1000:1000 640 2 %d\n0:0\n1000:1000\nnotes\n1000\n", old.Unix(), old.Unix())
+	if r.stdout != want || r.code != 0 {
+		t.Fatalf("image copy in the guest: %+v, want stdout %q", r, want)
+	}
+	copied := filepath.Join(d, dirImageCopy)
+	if got := owner(t, filepath.Join(copied, "home/app/notes")); got != "101000:101000" {
+		t.Errorf("the copy's owner on the host: %s", got)
+	}
+	if got := owner(t, filepath.Join(copied, "home/app/notes-sym")); got != "101000:101000" {
+		t.Errorf("the copy's symlink owner on the host: %s", got)
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "image\n" {
+		t.Errorf("the image changed: %q", b)
+	}
+	// A second start keeps the copy (and the guest's change).
+	var st1, st2 unix.Stat_t
+	unix.Stat(filepath.Join(copied, "home/app/notes"), &st1)
+	Stop(d)
+	if _, err := Start(Config{Name: "testvm", DataDir: d, ImageDir: over}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Stat(filepath.Join(copied, "home/app/notes"), &st2)
+	if st1.Ino != st2.Ino {
+		t.Error("the copy was made again")
+	}
+	if r := sh(t, d, "cat /home/app/notes"); r.stdout != "image\nguest\n" {
+		t.Errorf("after a restart: %+v", r)
 	}
 }
