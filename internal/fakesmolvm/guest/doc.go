@@ -38,32 +38,31 @@ package guest
 // our user namespace, as the initial one has), guest uids/gids 0-65535 are
 // host 100000-165535: guest root is host uid 100000, which owns nothing of
 // the host, and the guest's runuser can switch to any user in the guest's
-// /etc/passwd. Such a remapped agent is started as host root, an id its
-// user namespace does not map (keeping its capabilities, which hold in
-// that namespace only, as ambient ones across its exec): as the owner of
-// root's directories it reads agent.json and makes agent.sock and
-// agent.pid in a data dir that may sit below 0700 directories, then
-// becomes the guest's root (setresuid 0 in its namespace) before it builds
-// anything, and from then on reaches the host only through descriptors it
-// holds and paths relative to its data dir (its working directory). The
-// client makes what needs host privilege: the data dir's writable
-// directories (rootfs, upper, work, usrlocal) given to host uid 100000
-// (a tree made before, owned by host root, is shifted once), the image's
-// rootfs as an id-mapped read-only mount through the agent's user
-// namespace (the image's files keep their owners as guest ids; where its
-// filesystem cannot be id-mapped, overlayfs for one, the machine's own
-// copy DATADIR/image with shifted owners, made on the first start), and each
-// volume as a detached mount, not id-mapped (the guest writes it with
-// its shifted ids); it sends them on a socket (fdMounts). The agent's
-// ambient and inheritable capabilities are cleared on the spawner thread,
-// so no guest process inherits them. As root of a user namespace that has
-// ids 0-65535 but not the shifted range (a rootless container), guest ids
-// are that namespace's 0-65535. Otherwise (another user, or root of a
-// one-id rootless container) the caller is the guest's root and the only
-// id: runuser to another
-// user fails with "runuser: cannot set groups: Operation not permitted", and
-// an image whose user is not root cannot run commands (spawn fails with
-// "Operation not permitted"). Doctor says which.
+// /etc/passwd. Such a remapped agent is started as host root, an id its user
+// namespace does not map (keeping its capabilities, which hold in that
+// namespace only, as ambient ones across its exec): as the owner of root's
+// directories it reads agent.json and makes agent.sock and agent.pid in a
+// data dir that may sit below 0700 directories, then becomes the guest's
+// root (setresuid 0 in its namespace) before it builds anything, and from
+// then on reaches the host only through descriptors it holds and paths
+// relative to its data dir (its working directory). The client makes what
+// needs host privilege: the data dir's writable directories (rootfs, upper,
+// work, usrlocal) given to host uid 100000 (a tree made before, owned by
+// host root, is shifted once), the image's rootfs as an id-mapped read-only
+// mount through the agent's user namespace (the image's files keep their
+// owners as guest ids; where its filesystem cannot be id-mapped, overlayfs
+// for one, the machine's own copy DATADIR/image with shifted owners, made on
+// the first start), and each volume as a detached mount, not id-mapped (the
+// guest writes it with its shifted ids); it sends them on a socket
+// (fdMounts). The agent's ambient and inheritable capabilities are cleared
+// on the spawner thread, so no guest process inherits them. As root of a
+// user namespace that has ids 0-65535 but not the shifted range (a rootless
+// container), guest ids are that namespace's 0-65535. Otherwise (another
+// user, or root of a one-id rootless container) the caller is the guest's
+// root and the only id: runuser to another user fails with "runuser: cannot
+// set groups: Operation not permitted", and an image whose user is not root
+// cannot run commands (spawn fails with "Operation not permitted"). Doctor
+// says which.
 //
 // The root filesystem is an overlay mounted at DATADIR/merged, its layers
 // named by descriptor so the guest's mountinfo shows no host path: a bare
