@@ -10,9 +10,11 @@ import (
 )
 
 // The guest's seccomp filter: guest processes cannot set a setuid or
-// setgid bit, by chmod or when creating a file. Guest root's uid is a host
-// uid (see doc.go, "Isolation"), so such a file, left in a volume or the
-// machine's tree, would give any host user who can reach it that uid. A
+// setgid bit, by chmod or when creating a file. Every guest uid is a host
+// uid (shifted, or the caller's: see doc.go, "Users and ids"), so such a
+// file, left in a volume or the machine's tree, would give any host user
+// who can reach it that uid (with the shift, the uid of every guest's
+// root on the host). A
 // call that would set one fails with EPERM; openat2 and io_uring, whose
 // modes a filter cannot read, fail with ENOSYS (callers fall back to
 // openat).
