@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -154,6 +155,57 @@ func shiftTree(root string, shift int) error {
 		}
 		return unix.Lchown(p, uid, gid)
 	})
+}
+
+// reachableByAgent checks that a remapped agent, which starts as host
+// root but without root's override of permissions (its capabilities hold
+// in its own namespace only), can walk down to p, and execute p when exe:
+// every directory on the way must be searchable by host root as its
+// owner, through one of our groups, or as anybody. Its error names the
+// first directory that is not.
+func reachableByAgent(p string, exe bool) error {
+	groups, _ := os.Getgroups()
+	groups = append(groups, os.Getegid())
+	allowed := func(st *unix.Stat_t, bit uint32) bool {
+		switch {
+		case st.Uid == 0:
+			return st.Mode&(bit<<6) != 0
+		case slices.Contains(groups, int(st.Gid)):
+			return st.Mode&(bit<<3) != 0
+		default:
+			return st.Mode&bit != 0
+		}
+	}
+	p = filepath.Clean(p)
+	dirs := []string{}
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		dirs = append(dirs, d)
+		if d == "/" || d == "." {
+			break
+		}
+	}
+	if !exe {
+		dirs = append([]string{p}, dirs...)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		var st unix.Stat_t
+		if err := unix.Stat(dirs[i], &st); err != nil {
+			return err
+		}
+		if !allowed(&st, 1) {
+			return fmt.Errorf("%s (owner %d, group %d, mode %04o) cannot be searched by a guest's agent, which starts as host root without root's override of permissions (guest ids are shifted: smolvm fake doctor); let others search it (chmod o+x) or use a data dir elsewhere (SMOLVM_DATA_DIR)", dirs[i], st.Uid, st.Gid, st.Mode&0o7777)
+		}
+	}
+	if exe {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			return err
+		}
+		if !allowed(&st, 1) {
+			return fmt.Errorf("%s (owner %d, group %d, mode %04o) cannot be executed by a guest's agent, which starts as host root without root's override of permissions (guest ids are shifted: smolvm fake doctor); let others execute it (chmod o+x)", p, st.Uid, st.Gid, st.Mode&0o7777)
+		}
+	}
+	return nil
 }
 
 // hostMounts is what the client hands a remapped agent on fdMounts: the

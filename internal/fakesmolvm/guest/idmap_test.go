@@ -342,3 +342,80 @@ func TestImageCopyWhereNotIDMappable(t *testing.T) {
 		t.Errorf("after a restart: %+v", r)
 	}
 }
+
+// TestReachableByAgent: what a remapped agent, host root without root's
+// override of permissions, can walk to and execute.
+func TestReachableByAgent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	base := t.TempDir()
+	mk := func(p string, uid int, mode os.FileMode) string {
+		p = filepath.Join(base, p)
+		if err := os.Mkdir(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(p, uid, uid)
+		os.Chmod(p, mode)
+		return p
+	}
+	rootOnly := mk("root0700", 0, 0o700)
+	alice := mk("alice0750", 1234, 0o750)
+	aliceOpen := mk("alice0751", 1234, 0o751)
+	bin := filepath.Join(aliceOpen, "bin")
+	write(t, bin, "x")
+	os.Chown(bin, 1234, 1234)
+	os.Chmod(bin, 0o750)
+	tests := []struct {
+		p       string
+		exe     bool
+		wantErr string
+	}{
+		{filepath.Join(rootOnly, "vm"), false, ""},
+		{rootOnly, false, ""},
+		{filepath.Join(alice, "vm"), false, alice + " (owner 1234, group 1234, mode 0750) cannot be searched"},
+		{filepath.Join(aliceOpen, "vm"), false, ""},
+		{bin, true, bin + " (owner 1234, group 1234, mode 0750) cannot be executed"},
+		{filepath.Join(alice, "bin"), true, alice + " (owner 1234, group 1234, mode 0750) cannot be searched"},
+	}
+	os.Mkdir(filepath.Join(rootOnly, "vm"), 0o755)
+	os.Mkdir(filepath.Join(alice, "vm"), 0o755)
+	write(t, filepath.Join(alice, "bin"), "x")
+	os.Mkdir(filepath.Join(aliceOpen, "vm"), 0o755)
+	for _, tc := range tests {
+		err := reachableByAgent(tc.p, tc.exe)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.wantErr)) {
+			t.Errorf("reachableByAgent(%s, %v) = %v, want %q", tc.p, tc.exe, err, tc.wantErr)
+		}
+	}
+}
+
+// TestStartUnreachableDataDir: a data dir the remapped agent could not
+// reach fails the start with one line that names the directory in the
+// way, and no agent runs.
+func TestStartUnreachableDataDir(t *testing.T) {
+	needRemap(t)
+	alice := filepath.Join(t.TempDir(), "alice")
+	if err := os.Mkdir(alice, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(alice, 1234, 1234)
+	d := filepath.Join(alice, "vm")
+	t.Cleanup(func() { StopAllUnder(d) })
+	_, err := Start(Config{Name: "testvm", DataDir: d})
+	want := "agent operation failed: start: " + alice + " (owner 1234, group 1234, mode 0750) cannot be searched by a guest's agent"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("start: %v, want %q...", err, want)
+	}
+	if pids := agentPIDs(func(dir string) bool { return dir == d }); len(pids) != 0 {
+		t.Errorf("agents left: %v", pids)
+	}
+	// Searchable by others, the same directory does for a data dir.
+	os.Chmod(alice, 0o751)
+	if _, err := Start(Config{Name: "testvm", DataDir: d}); err != nil {
+		t.Fatalf("start below a directory others may search: %v", err)
+	}
+	if r := sh(t, d, "id -u"); r.stdout != "0\n" {
+		t.Errorf("exec: %+v", r)
+	}
+}

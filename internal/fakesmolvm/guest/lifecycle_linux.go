@@ -158,6 +158,19 @@ func startAgent(cfg Config) (int, func(), error) {
 	if err != nil {
 		exe = "/proc/self/exe"
 	}
+	if ids.remapped() {
+		for _, c := range []struct {
+			p   string
+			exe bool
+		}{{dataDir, false}, {exe, true}} {
+			if err := reachableByAgent(c.p, c.exe); err != nil {
+				wr.Close()
+				keepR.Close()
+				keepW.Close()
+				return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
+			}
+		}
+	}
 	cmd := &exec.Cmd{
 		Path:       exe,
 		Args:       []string{filepath.Base(os.Args[0]), "__agent"},
