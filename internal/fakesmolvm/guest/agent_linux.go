@@ -22,18 +22,19 @@ import (
 
 // Files in a machine's data dir.
 const (
-	fileSock     = "agent.sock"
-	filePid      = "agent.pid"
-	fileConsole  = "agent-console.log"
-	fileConfig   = "agent.json"
-	fileReady    = "guest.ready" // the guest tree has been populated (first start done)
-	dirRootfs    = "rootfs"      // the guest's own tree: /etc, /root, /home, /workspace, /var...
-	dirUsrLocal  = "usrlocal"    // a host-userland guest's /usr/local, mounted over the read-only host /usr
-	dirUpper     = "upper"       // an image guest's writable layer, over the image
-	dirLower     = "lower"       // a bare guest's (empty) lower layer, under dirRootfs
-	dirWork      = "work"        // overlayfs's work dir for the writable layer
-	dirMerged    = "merged"      // where the guest's overlay is mounted, to pivot into
-	dirImageCopy = "image"       // a remapped image guest's copy of the image with shifted owners, where the image cannot be id-mapped
+	fileSock        = "agent.sock"
+	filePid         = "agent.pid"
+	fileConsole     = "agent-console.log"
+	fileConfig      = "agent.json"
+	fileImageConfig = "image.json"  // the image's config.json, copied there by the client
+	fileReady       = "guest.ready" // the guest tree has been populated (first start done)
+	dirRootfs       = "rootfs"      // the guest's own tree: /etc, /root, /home, /workspace, /var...
+	dirUsrLocal     = "usrlocal"    // a host-userland guest's /usr/local, mounted over the read-only host /usr
+	dirUpper        = "upper"       // an image guest's writable layer, over the image
+	dirLower        = "lower"       // a bare guest's (empty) lower layer, under dirRootfs
+	dirWork         = "work"        // overlayfs's work dir for the writable layer
+	dirMerged       = "merged"      // where the guest's overlay is mounted, to pivot into
+	dirImageCopy    = "image"       // a remapped image guest's copy of the image with shifted owners, where the image cannot be id-mapped
 )
 
 // Paths inside the guest that the agent sets up.
@@ -182,7 +183,7 @@ func setupAgent(dataDir string, shift int) (*agent, error) {
 	}
 	a.cfg.DataDir = dataDir
 	if a.cfg.ImageDir != "" {
-		if raw, err := os.ReadFile(filepath.Join(a.cfg.ImageDir, "config.json")); err == nil {
+		if raw, err := os.ReadFile(filepath.Join(dataDir, fileImageConfig)); err == nil {
 			if err := json.Unmarshal(raw, &a.image); err != nil {
 				return nil, fmt.Errorf("parse image config: %w", err)
 			}

@@ -419,3 +419,24 @@ func TestStartUnreachableDataDir(t *testing.T) {
 		t.Errorf("exec: %+v", r)
 	}
 }
+
+// TestImageBelowPrivateDir: a remapped guest runs an image kept below a
+// directory only another user may search: the client mounts it and copies
+// its config, so the agent never walks there.
+func TestImageBelowPrivateDir(t *testing.T) {
+	needRemap(t)
+	img := imageWithUser(t)
+	alice := filepath.Join(t.TempDir(), "alice")
+	if err := os.Mkdir(alice, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(alice, 1234, 1234)
+	moved := filepath.Join(alice, "img")
+	if err := os.Rename(img, moved); err != nil {
+		t.Fatal(err)
+	}
+	d := startMachine(t, Config{ImageDir: moved})
+	if r := sh(t, d, "id -un; pwd; echo $IMG"); r.stdout != "app\n/home/app\n1\n" {
+		t.Errorf("image config through the client: %+v", r)
+	}
+}

@@ -5,7 +5,9 @@ package guest
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -77,6 +79,20 @@ func startAgent(cfg Config) (int, func(), error) {
 	raw, _ := json.Marshal(cfg)
 	if err := os.WriteFile(filepath.Join(dataDir, fileConfig), raw, 0o644); err != nil {
 		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
+	}
+	// The image's config goes beside it: the agent reads its data dir
+	// only, and a remapped one could not reach an image below a
+	// directory only its owner may search.
+	imgCfg := filepath.Join(dataDir, fileImageConfig)
+	os.Remove(imgCfg)
+	if cfg.ImageDir != "" {
+		raw, err := os.ReadFile(filepath.Join(cfg.ImageDir, "config.json"))
+		if err == nil {
+			err = os.WriteFile(imgCfg, raw, 0o644)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, nil, fmt.Errorf("agent operation failed: start: image config: %w", err)
+		}
 	}
 	console, err := os.OpenFile(filepath.Join(dataDir, fileConsole), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
