@@ -41,28 +41,29 @@ package guest
 // /etc/passwd. Such a remapped agent is started as host root, an id its user
 // namespace does not map (keeping its capabilities, which hold in that
 // namespace only, as ambient ones across its exec): as the owner of root's
-// directories it reads agent.json and makes agent.sock and agent.pid in a
-// data dir that may sit below 0700 directories, then becomes the guest's
-// root (setresuid 0 in its namespace) before it builds anything, and from
-// then on reaches the host only through descriptors it holds and paths
-// relative to its data dir (its working directory). The client makes what
-// needs host privilege: the data dir's writable directories (rootfs, upper,
-// work, usrlocal) given to host uid 100000 (a tree made before, owned by
-// host root, is shifted once), the image's rootfs as an id-mapped read-only
-// mount through the agent's user namespace (the image's files keep their
-// owners as guest ids; where its filesystem cannot be id-mapped, overlayfs
-// for one, the machine's own copy DATADIR/image with shifted owners, made on
-// the first start), and each volume as a detached mount, not id-mapped (the
-// guest writes it with its shifted ids); it sends them on a socket
-// (fdMounts). The agent's ambient and inheritable capabilities are cleared
-// on the spawner thread, so no guest process inherits them. As root of a
-// user namespace that has ids 0-65535 but not the shifted range (a rootless
-// container), guest ids are that namespace's 0-65535. Otherwise (another
-// user, or root of a one-id rootless container) the caller is the guest's
-// root and the only id: runuser to another user fails with "runuser: cannot
-// set groups: Operation not permitted", and an image whose user is not root
-// cannot run commands (spawn fails with "Operation not permitted"). Doctor
-// says which.
+// directories it reads agent.json and image.json (the image's config, copied
+// by the client) and makes agent.sock and agent.pid in a data dir that may
+// sit below root's 0700 directories (the client first checks that it can:
+// reachableByAgent), then becomes the guest's root (setresuid 0 in its
+// namespace) before it builds anything, and from then on reaches the host
+// only through descriptors it holds and paths relative to its data dir (its
+// working directory). The client makes what needs host privilege: the data
+// dir's writable directories (rootfs, upper, work, usrlocal) given to host
+// uid 100000 (a tree made before, owned by host root, is shifted once), the
+// image's rootfs as an id-mapped read-only mount through the agent's user
+// namespace (the image's files keep their owners as guest ids; where its
+// filesystem cannot be id-mapped, overlayfs for one, the machine's own copy
+// DATADIR/image with shifted owners, made on the first start), and each
+// volume as a detached mount, not id-mapped (the guest writes it with its
+// shifted ids); it sends them on a socket (fdMounts). The agent's ambient
+// and inheritable capabilities are cleared on the spawner thread, so no
+// guest process inherits them. As root of a user namespace that has ids
+// 0-65535 but not the shifted range (a rootless container), guest ids are
+// that namespace's 0-65535. Otherwise (another user, or root of a one-id
+// rootless container) the caller is the guest's root and the only id:
+// runuser to another user fails with "runuser: cannot set groups: Operation
+// not permitted", and an image whose user is not root cannot run commands
+// (spawn fails with "Operation not permitted"). Doctor says which.
 //
 // The root filesystem is an overlay mounted at DATADIR/merged, its layers
 // named by descriptor so the guest's mountinfo shows no host path: a bare
@@ -158,9 +159,10 @@ package guest
 // "streaming exec", "vm exec background".
 //
 // Images: ImageDir/config.json's user (NAME, UID, or either with :GROUP,
-// looked up in the guest's /etc/passwd and /etc/group) is the default user
-// of every exec; a non-root image user gets its home directory (created,
-// and owned by it if root owned it), as useradd -m would.
+// read from the copy DATADIR/image.json, looked up in the guest's
+// /etc/passwd and /etc/group) is the default user of every exec; a non-root
+// image user gets its home directory (created, and owned by it if root owned
+// it), as useradd -m would.
 //
 // Init commands are the CLI's: it runs them through Exec after Start.
 //
