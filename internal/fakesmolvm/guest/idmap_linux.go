@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -135,6 +134,14 @@ func prepareDataDir(dataDir string, m idMap) error {
 	return nil
 }
 
+// shiftID moves a guest id (below guestIDs) up by shift; other ids stay.
+func shiftID(id uint32, shift int) int {
+	if id < guestIDs {
+		return int(id) + shift
+	}
+	return int(id)
+}
+
 // shiftTree moves every owner id below guestIDs in the tree at root up by
 // shift (symlinks themselves, never followed).
 func shiftTree(root string, shift int) error {
@@ -146,13 +153,7 @@ func shiftTree(root string, shift int) error {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		uid, gid := int(st.Uid), int(st.Gid)
-		if uid < guestIDs {
-			uid += shift
-		}
-		if gid < guestIDs {
-			gid += shift
-		}
+		uid, gid := shiftID(st.Uid, shift), shiftID(st.Gid, shift)
 		return unix.Lchown(p, uid, gid)
 	})
 }
@@ -321,13 +322,7 @@ func copyShifted(src, dst string, shift int) error {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		uid, gid := int(st.Uid), int(st.Gid)
-		if uid < guestIDs {
-			uid += shift
-		}
-		if gid < guestIDs {
-			gid += shift
-		}
+		uid, gid := shiftID(st.Uid, shift), shiftID(st.Gid, shift)
 		mode := st.Mode & 0o7777
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
@@ -391,15 +386,11 @@ func copyRegular(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	fi, err := in.Stat()
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return writeFrom(dst, 0o600, in, fi.Size())
 }
 
 // detachedMount clones the tree at p (submounts included) as a detached
