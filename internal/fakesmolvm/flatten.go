@@ -41,6 +41,11 @@ func (c *cli) flattenStaged(hash string) (string, error) {
 	if err != nil {
 		return "", imageError("cannot read archive %s: image config: %v", archive, err)
 	}
+	// An image's setuid files keep their bits and owners (host root's,
+	// say): only their owner may reach them, as on a VM's disk.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", errorf("io operation failed: %v", err)
+	}
 	tmp, err := os.MkdirTemp(dir, "flatten-")
 	if err != nil {
 		return "", errorf("io operation failed: %v", err)

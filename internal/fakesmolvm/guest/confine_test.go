@@ -78,15 +78,16 @@ func TestSetuidFile(t *testing.T) {
 			t.Errorf("nobody running %s: %q %v, want uid 65534", p, out, err)
 		}
 	}
-	// Every bind of a host file in the guest is nosuid and nodev.
-	r = sh(t, d, `awk '$5=="/dev/.smolvm/smolvm" {print $5, $6}' /proc/self/mountinfo`)
+	// Every bind of a host tree in the guest, the fake binary and the
+	// volumes, is nosuid and nodev.
+	r = sh(t, d, `awk '$5=="/dev/.smolvm/smolvm" || $5=="/workspace" {print $5, $6}' /proc/self/mountinfo`)
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if !strings.Contains(line, "nosuid") || !strings.Contains(line, "nodev") {
 			t.Errorf("bind without nosuid,nodev: %q", line)
 		}
 	}
-	if !strings.Contains(r.stdout, "/dev/.smolvm/smolvm ") {
-		t.Errorf("no bind of the fake binary in mountinfo: %+v", r)
+	if !strings.Contains(r.stdout, "/dev/.smolvm/smolvm ") || !strings.Contains(r.stdout, "/workspace ") {
+		t.Errorf("no bind of the fake binary or the volume in mountinfo: %+v", r)
 	}
 	h := startMachine(t, Config{Name: "hostuser", HostUserland: true})
 	r = sh(t, h, `awk '$5=="/usr" {print $6}' /proc/self/mountinfo`)

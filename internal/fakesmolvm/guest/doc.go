@@ -50,10 +50,12 @@ package guest
 // working directory). The client makes what needs host privilege: the data
 // dir's writable directories (rootfs, upper, work, usrlocal) given to host
 // uid 100000 (a tree made before, owned by host root, is shifted once), the
-// image's rootfs as an id-mapped read-only mount through the agent's user
-// namespace (the image's files keep their owners as guest ids; where its
-// filesystem cannot be id-mapped, overlayfs for one, the machine's own copy
-// DATADIR/image with shifted owners, made on the first start), and each
+// data dir itself searchable only by host root and the guest root's group
+// (0710, so no other host user reaches a setuid file of the guest's tree),
+// the image's rootfs as an id-mapped read-only mount through the agent's
+// user namespace (the image's files keep their owners as guest ids; where
+// its filesystem cannot be id-mapped, overlayfs for one, the machine's own
+// copy DATADIR/image with shifted owners, made on the first start), and each
 // volume as a detached mount, not id-mapped (the guest writes it with its
 // shifted ids); it sends them on a socket (fdMounts). The agent's ambient
 // and inheritable capabilities are cleared on the spawner thread, so no
@@ -103,8 +105,8 @@ package guest
 // pivot_root, so a symlink the guest left cannot redirect them to a host
 // file. Volumes (Config.Mounts, from create -v) are cloned with open_tree
 // (by the client for a remapped guest, else by the agent) before
-// pivot_root and attached with move_mount after it, read-only ones with
-// mount_setattr; a volume whose mount point cannot be made in the
+// pivot_root and attached with move_mount after it, nosuid and nodev
+// (read-only too for :ro) through mount_setattr; a volume whose mount point cannot be made in the
 // guest fails Start with "mount operation failed: mount volume: ...".
 //
 // Isolation, in layers (confine_linux.go, seccomp_linux.go), each stopping

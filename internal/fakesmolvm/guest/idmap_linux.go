@@ -115,6 +115,17 @@ func prepareDataDir(dataDir string, m idMap) error {
 	if !m.remapped() {
 		return nil
 	}
+	// The guest's tree is uid 100000's on the host, setuid files an image
+	// brings or guest root copies up included: no other host user may
+	// reach it. Host root owns the data dir, and only the guest's root
+	// group may search it besides (the agent, once guest root, names
+	// everything relative to it).
+	if err := os.Chown(dataDir, 0, m.shift); err != nil {
+		return err
+	}
+	if err := os.Chmod(dataDir, 0o710); err != nil {
+		return err
+	}
 	for _, d := range guestOwnedDirs {
 		p := filepath.Join(dataDir, d)
 		var st unix.Stat_t
@@ -219,7 +230,7 @@ type hostMounts struct {
 // sendHostMounts makes the remapped agent's mounts and sends them: the
 // image's rootfs id-mapped through the agent's user namespace (its files
 // keep the owners the image gives them, as guest ids) and each volume as
-// a detached clone, read-only for :ro. Volumes are not id-mapped: the
+// a detached clone (volumeMount). Volumes are not id-mapped: the
 // guest sees and writes them with its shifted ids, so a file guest root
 // creates in one belongs to the shifted range, and a host directory only
 // host root may write stays unwritable to the guest.
@@ -240,13 +251,9 @@ func sendHostMounts(sock *os.File, agentPID int, cfg Config) error {
 		msg.Lower = true
 	}
 	for _, v := range cfg.Mounts {
-		attr := &unix.MountAttr{}
-		if v.ReadOnly {
-			attr.Attr_set = unix.MOUNT_ATTR_RDONLY
-		}
-		fd, err := detachedMount(v.Host, attr)
+		fd, err := volumeMount(v)
 		if err != nil {
-			return fmt.Errorf("mount operation failed: mount volume: %s: %w", v.Host, errors.Unwrap(err))
+			return fmt.Errorf("mount operation failed: mount volume: %w", err)
 		}
 		fds = append(fds, fd)
 	}

@@ -161,6 +161,9 @@ func TestImageIDMapped(t *testing.T) {
 	if got := owner(t, filepath.Join(d, "upper/home/app/new")); got != "101000:101000" {
 		t.Errorf("new file on the host: %s, want 101000:101000", got)
 	}
+	if _, err := os.Lstat(filepath.Join(d, dirImageCopy)); err == nil {
+		t.Error("the image was copied, not id-mapped")
+	}
 	if b, _ := os.ReadFile(filepath.Join(img, "rootfs/home/app/notes")); string(b) != "image\n" {
 		t.Errorf("the image changed: %q", b)
 	}
@@ -192,6 +195,12 @@ func TestPrepareDataDir(t *testing.T) {
 	if err := prepareDataDir(d, ids); err != nil {
 		t.Fatal(err)
 	}
+	// Only host root and the guest's root group may search the data
+	// dir: the guest's tree (its setuid files too) is out of other host
+	// users' reach.
+	if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o710 || owner(t, d) != "0:100000" {
+		t.Errorf("shifted data dir: %v %v %s, want 0710 0:100000", fi.Mode(), err, owner(t, d))
+	}
 	for p, want := range map[string]string{
 		"rootfs": "100000:100000", "rootfs/etc/passwd": "100000:100000",
 		"rootfs/home/app/f": "101000:101001", "rootfs/far": "70000:70000",
@@ -221,13 +230,17 @@ func TestPrepareDataDir(t *testing.T) {
 	}
 	// Without a shift, the directories are made and nothing is chowned.
 	plain := t.TempDir()
+	os.Chmod(plain, 0o755)
 	if err := prepareDataDir(plain, idMap{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"rootfs", "upper", "work", "usrlocal", "lower", "merged"} {
+	for _, p := range []string{".", "rootfs", "upper", "work", "usrlocal", "lower", "merged"} {
 		if got := owner(t, filepath.Join(plain, p)); got != "0:0" {
 			t.Errorf("unshifted %s: %s", p, got)
 		}
+	}
+	if fi, _ := os.Stat(plain); fi.Mode().Perm() != 0o755 {
+		t.Errorf("unshifted data dir mode %v", fi.Mode())
 	}
 }
 

@@ -72,7 +72,27 @@ func startAgent(cfg Config) (int, func(), error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
 	}
+	// The agent is executed by path, not through /proc/self/exe: a binary
+	// reached through our own exe link lives on a mount of the host's
+	// namespace, which the agent could not bind into the guest. argv[0]
+	// keeps our own base name, which is how testscript and the CLI
+	// dispatch a re-executed binary; the data dir is the agent's working
+	// directory, so its command line shows no host path.
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
 	ids := guestIDMap()
+	if ids.remapped() {
+		for _, c := range []struct {
+			p   string
+			exe bool
+		}{{dataDir, false}, {exe, true}} {
+			if err := reachableByAgent(c.p, c.exe); err != nil {
+				return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
+			}
+		}
+	}
 	if err := prepareDataDir(dataDir, ids); err != nil {
 		return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
 	}
@@ -104,11 +124,19 @@ func startAgent(cfg Config) (int, func(), error) {
 		return 0, nil, err
 	}
 	defer rd.Close()
+	defer wr.Close()
 	keepR, keepW, err := os.Pipe()
 	if err != nil {
-		wr.Close()
 		return 0, nil, err
 	}
+	defer keepR.Close()
+	// keepW outlives a start that succeeds (keep and fail own it then).
+	started := false
+	defer func() {
+		if !started {
+			keepW.Close()
+		}
+	}()
 
 	// The agent's descriptors (see fdReady...): readiness, keep, the
 	// owner's pidfd (or /dev/null), the host mounts' socket, the published
@@ -131,9 +159,6 @@ func startAgent(cfg Config) (int, func(), error) {
 	defer owner.Close()
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		wr.Close()
-		keepR.Close()
-		keepW.Close()
 		return 0, nil, err
 	}
 	mountsW, mountsR := os.NewFile(uintptr(sp[0]), "mounts"), os.NewFile(uintptr(sp[1]), "mounts")
@@ -142,9 +167,6 @@ func startAgent(cfg Config) (int, func(), error) {
 	extra := []*os.File{wr, keepR, owner, mountsR}
 	listeners, guestPorts, err := listenPorts(cfg)
 	if err != nil {
-		wr.Close()
-		keepR.Close()
-		keepW.Close()
 		return 0, nil, err
 	}
 	for _, l := range listeners {
@@ -163,29 +185,6 @@ func startAgent(cfg Config) (int, func(), error) {
 	flags := uintptr(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWCGROUP)
 	if !cfg.Network {
 		flags |= syscall.CLONE_NEWNET
-	}
-	// The agent is executed by path, not through /proc/self/exe: a binary
-	// reached through our own exe link lives on a mount of the host's
-	// namespace, which the agent could not bind into the guest. argv[0]
-	// keeps our own base name, which is how testscript and the CLI
-	// dispatch a re-executed binary; the data dir is the agent's working
-	// directory, so its command line shows no host path.
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
-	}
-	if ids.remapped() {
-		for _, c := range []struct {
-			p   string
-			exe bool
-		}{{dataDir, false}, {exe, true}} {
-			if err := reachableByAgent(c.p, c.exe); err != nil {
-				wr.Close()
-				keepR.Close()
-				keepW.Close()
-				return 0, nil, fmt.Errorf("agent operation failed: start: %w", err)
-			}
-		}
 	}
 	cmd := &exec.Cmd{
 		Path:       exe,
@@ -214,9 +213,9 @@ func startAgent(cfg Config) (int, func(), error) {
 	wr.Close()
 	keepR.Close()
 	if err != nil {
-		keepW.Close()
 		return 0, nil, fmt.Errorf("%w: cannot create the guest's namespaces: %v; allow user, mount and PID namespaces (sysctl user.max_user_namespaces, or run outside a restricted container)", ErrUnsupported, err)
 	}
+	started = true
 	// Reap the agent if this process outlives it (tests); a CLI exits first.
 	waited := make(chan struct{})
 	go func() {

@@ -78,14 +78,8 @@ func prepareTree(cfg Config, imageLower string, first bool) (*guestTree, error) 
 			lower = filepath.Join(cfg.ImageDir, "rootfs")
 		}
 	}
-	// Mkdir, not MkdirAll: the data dir must exist already, so an agent
-	// whose machine was deleted while it started does not bring it back.
-	// (The client made these; an older client may not have.)
-	for _, d := range []string{t.root, upper, dirWork, dirLower} {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
-	}
+	// The client made the directories (prepareDataDir); the agent never
+	// creates one, so a machine deleted while it started stays deleted.
 	if err := mountOverlay(t.root, lower, upper, dirWork); err != nil {
 		if t.kind == userlandImage {
 			return nil, fmt.Errorf("mount image overlay: %w", err)
@@ -100,9 +94,6 @@ func prepareTree(cfg Config, imageLower string, first bool) (*guestTree, error) 
 	root := t.root
 	switch t.kind {
 	case userlandHost:
-		if err := os.Mkdir(dirUsrLocal, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		}
 		if err := mountHostUsr(root, dirUsrLocal); err != nil {
 			return nil, err
 		}
@@ -441,23 +432,32 @@ type volume struct {
 func openVolumes(ms []Mount) ([]volume, error) {
 	var out []volume
 	for _, m := range ms {
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Host, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		fd, err := volumeMount(m)
 		if err != nil {
 			for _, v := range out {
 				unix.Close(v.fd)
 			}
-			return nil, volumeError{fmt.Errorf("%s: %w", m.Host, err)}
-		}
-		if m.ReadOnly {
-			attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-				unix.Close(fd)
-				return nil, fmt.Errorf("volume %s read-only: %w", m.Host, err)
-			}
+			return nil, volumeError{err}
 		}
 		out = append(out, volume{m, fd})
 	}
 	return out, nil
+}
+
+// volumeMount clones a volume's host directory as a detached mount:
+// nosuid and nodev, as every host tree a guest sees (a setuid binary
+// there runs without its privilege, and a host device node does not
+// open), and read-only for :ro. Its error reads "HOST: REASON".
+func volumeMount(m Mount) (int, error) {
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if m.ReadOnly {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	fd, err := detachedMount(m.Host, attr)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", m.Host, errors.Unwrap(err))
+	}
+	return fd, nil
 }
 
 // attachVolumes runs inside the guest root: the mount points are created
