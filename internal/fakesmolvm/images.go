@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
 // Images, as smolvm classifies an --image value (docs/smolvm.md, "create:
@@ -98,7 +100,7 @@ func (c *cli) resolveImageArg(image string) (ref, dir string, err error) {
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 			canon, err := filepath.EvalSymlinks(p)
 			if err != nil {
-				return "", "", imageError("cannot use rootfs directory %s: %s", image, ioText(err))
+				return "", "", imageError("cannot use rootfs directory %s: %s", image, guest.OSError(err))
 			}
 			dir, err := c.localDirImage(canon)
 			return localDirPrefix + canon, dir, err
@@ -120,7 +122,7 @@ func (c *cli) resolveImageArg(image string) (ref, dir string, err error) {
 // or a name in the fake's store. "" means not found.
 func (c *cli) resolveImage(name string) (string, error) {
 	if hash, ok := strings.CutPrefix(name, localArchivePrefix); ok {
-		if _, err := os.Stat(filepath.Join(c.archiveCache(), hash, archiveFile)); err != nil {
+		if !c.isStaged(hash) {
 			return "", nil
 		}
 		return c.flattenStaged(hash)
@@ -221,7 +223,7 @@ func (c *cli) tooLarge(n int64) error {
 func (c *cli) stageFile(shown, p string) (string, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return "", imageError("cannot read archive %s: %s", shown, ioText(err))
+		return "", imageError("cannot read archive %s: %s", shown, guest.OSError(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return "", imageError("%s is not a file", shown)
@@ -232,45 +234,106 @@ func (c *cli) stageFile(shown, p string) (string, error) {
 	if fi.Size() > c.maxImageBytes() {
 		return "", c.tooLarge(fi.Size())
 	}
+	// A store archive is staged on every create and start: its hash is
+	// remembered for as long as the file is unchanged.
+	memo := c.stageMemo(p)
+	if hash, ok := readStageMemo(memo, fi); ok && c.isStaged(hash) {
+		return hash, nil
+	}
 	f, err := os.Open(p)
 	if err != nil {
-		return "", imageError("cannot read archive %s: %s", shown, ioText(err))
+		return "", imageError("cannot read archive %s: %s", shown, guest.OSError(err))
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", imageError("cannot read archive %s: %s", shown, ioText(err))
+		return "", imageError("cannot read archive %s: %s", shown, guest.OSError(err))
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
-	staged := filepath.Join(c.archiveCache(), hash, archiveFile)
-	if _, err := os.Stat(staged); err == nil {
-		return hash, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(staged), 0o755); err != nil {
-		return "", errorf("io operation failed: %v", err)
-	}
-	if err := os.Link(p, staged); err == nil || errors.Is(err, fs.ErrExist) {
-		return hash, nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(staged), "stage-*")
+	err = c.placeStaged(hash, func(staged string) error {
+		if err := os.Link(p, staged); err == nil || errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(staged), "stage-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			tmp.Close()
+			return err
+		}
+		if _, err := io.Copy(tmp, f); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), staged)
+	})
 	if err != nil {
-		return "", errorf("io operation failed: %v", err)
+		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", errorf("io operation failed: %v", err)
-	}
-	if _, err := io.Copy(tmp, f); err != nil {
-		tmp.Close()
-		return "", errorf("io operation failed: %v", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", errorf("io operation failed: %v", err)
-	}
-	if err := os.Rename(tmp.Name(), staged); err != nil {
-		return "", errorf("io operation failed: %v", err)
-	}
+	writeStageMemo(memo, fi, hash)
 	return hash, nil
+}
+
+// placeStaged puts an archive of the given hash into the cache through
+// place (which gets the staged path), unless it is there already.
+func (c *cli) placeStaged(hash string, place func(staged string) error) error {
+	if c.isStaged(hash) {
+		return nil
+	}
+	staged := filepath.Join(c.archiveCache(), hash, archiveFile)
+	if err := os.MkdirAll(filepath.Dir(staged), 0o755); err != nil {
+		return errorf("io operation failed: %v", err)
+	}
+	if err := place(staged); err != nil {
+		return errorf("io operation failed: %v", err)
+	}
+	return nil
+}
+
+func (c *cli) isStaged(hash string) bool {
+	_, err := os.Stat(filepath.Join(c.archiveCache(), hash, archiveFile))
+	return err == nil
+}
+
+// stageMemo is where the hash of the archive file p is remembered.
+func (c *cli) stageMemo(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		abs = p
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(c.archiveCache(), "by-path", hex.EncodeToString(sum[:16]))
+}
+
+// readStageMemo returns the remembered hash while the file is the one it
+// was remembered for (fileKey: identity, size, change and modification
+// times).
+func readStageMemo(memo string, fi fs.FileInfo) (string, bool) {
+	raw, err := os.ReadFile(memo)
+	if err != nil {
+		return "", false
+	}
+	key, hash, ok := strings.Cut(strings.TrimSpace(string(raw)), "\n")
+	if !ok || key == "" || key != fileKey(fi) || len(hash) != 64 {
+		return "", false
+	}
+	return hash, true
+}
+
+func writeStageMemo(memo string, fi fs.FileInfo, hash string) {
+	if fileKey(fi) == "" || os.MkdirAll(filepath.Dir(memo), 0o755) != nil {
+		return
+	}
+	tmp := memo + ".tmp" + strconv.Itoa(os.Getpid())
+	if os.WriteFile(tmp, []byte(fileKey(fi)+"\n"+hash+"\n"), 0o644) == nil {
+		os.Rename(tmp, memo)
+	}
+	os.Remove(tmp)
 }
 
 // stageStdin reads an archive from stdin, hashing it on the way.
@@ -318,15 +381,8 @@ func (c *cli) stageStdin() (string, error) {
 		return "", errorf("io operation failed: %v", err)
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
-	staged := filepath.Join(c.archiveCache(), hash, archiveFile)
-	if _, err := os.Stat(staged); err == nil {
-		return hash, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(staged), 0o755); err != nil {
-		return "", errorf("io operation failed: %v", err)
-	}
-	if err := os.Rename(tmp.Name(), staged); err != nil {
-		return "", errorf("io operation failed: %v", err)
+	if err := c.placeStaged(hash, func(staged string) error { return os.Rename(tmp.Name(), staged) }); err != nil {
+		return "", err
 	}
 	return hash, nil
 }
@@ -384,21 +440,6 @@ func imageStartCommand(dir string) []string {
 		return nil
 	}
 	return append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
-}
-
-// ioText is an I/O error as Rust's io::Error prints it.
-func ioText(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "No such file or directory (os error 2)"
-	case errors.Is(err, fs.ErrPermission):
-		return "Permission denied (os error 13)"
-	}
-	return err.Error()
 }
 
 // isLocalImage reports whether a recorded image is a local source, which

@@ -62,16 +62,16 @@ func (a *agent) upload(br *bufio.Reader, fw *frameWriter, req *request) {
 	}
 	dir, base := path.Split(p)
 	if base == "" {
-		fail(fmt.Sprintf("failed to rename onto %s: %s", p, osError(unix.EISDIR)))
+		fail(fmt.Sprintf("failed to rename onto %s: %s", p, OSError(unix.EISDIR)))
 		return
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fail(fmt.Sprintf("failed to create parent directories for %s: %s", p, osError(err)))
+		fail(fmt.Sprintf("failed to create parent directories for %s: %s", p, OSError(err)))
 		return
 	}
 	dfd, err := openNoMagic(dir, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		fail(fmt.Sprintf("failed to open parent of %s: %s", p, osError(err)))
+		fail(fmt.Sprintf("failed to open parent of %s: %s", p, OSError(err)))
 		return
 	}
 	defer unix.Close(dfd)
@@ -80,7 +80,7 @@ func (a *agent) upload(br *bufio.Reader, fw *frameWriter, req *request) {
 	tmp := ".smolvm-cp-" + hex.EncodeToString(rnd[:])
 	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		fail(fmt.Sprintf("failed to create %s: %s", p, osError(err)))
+		fail(fmt.Sprintf("failed to create %s: %s", p, OSError(err)))
 		return
 	}
 	f := os.NewFile(uintptr(fd), tmp)
@@ -104,7 +104,7 @@ func (a *agent) upload(br *bufio.Reader, fw *frameWriter, req *request) {
 			continue
 		}
 		if _, err := f.Write(data); err != nil {
-			fail(fmt.Sprintf("failed to write %s: %s", p, osError(err)))
+			fail(fmt.Sprintf("failed to write %s: %s", p, OSError(err)))
 			return
 		}
 	}
@@ -121,12 +121,12 @@ func (a *agent) upload(br *bufio.Reader, fw *frameWriter, req *request) {
 	}
 	// Ownership before mode: chown clears setuid/setgid bits.
 	if err := f.Chown(int(uid), int(gid)); err != nil {
-		fail(fmt.Sprintf("failed to set owner of %s: %s", p, osError(err)))
+		fail(fmt.Sprintf("failed to set owner of %s: %s", p, OSError(err)))
 		return
 	}
 	f.Chmod(os.FileMode(mode&0o777) | modeBits(mode)) // best effort, as smolvm
 	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
-		fail(fmt.Sprintf("failed to rename onto %s: %s", p, osError(err)))
+		fail(fmt.Sprintf("failed to rename onto %s: %s", p, OSError(err)))
 		return
 	}
 	ok = true
@@ -158,7 +158,7 @@ func (a *agent) download(fw *frameWriter, req *request) {
 	// O_NONBLOCK: opening a FIFO must not hang; it is refused below.
 	fd, err := openNoMagic(p, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
-		fail(fmt.Sprintf("failed to open %s: %s", p, osError(err)))
+		fail(fmt.Sprintf("failed to open %s: %s", p, OSError(err)))
 		return
 	}
 	var st unix.Stat_t
@@ -182,7 +182,7 @@ func (a *agent) download(fw *frameWriter, req *request) {
 			break
 		}
 		if err != nil {
-			fail(fmt.Sprintf("failed to read %s: %s", p, osError(err)))
+			fail(fmt.Sprintf("failed to read %s: %s", p, OSError(err)))
 			return
 		}
 	}
@@ -204,15 +204,15 @@ func copyClient(dataDir string, req CopyRequest, progress io.Writer) error {
 func uploadClient(dataDir string, req CopyRequest, progress io.Writer) error {
 	f, err := os.Open(req.LocalPath)
 	if err != nil {
-		return fmt.Errorf("agent operation failed: read local file: %s: %s", req.LocalPath, osError(err))
+		return fmt.Errorf("agent operation failed: read local file: %s: %s", req.LocalPath, OSError(err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("agent operation failed: read source file: %s", osError(err))
+		return fmt.Errorf("agent operation failed: read source file: %s", OSError(err))
 	}
 	if fi.IsDir() {
-		return fmt.Errorf("agent operation failed: read source file: %s", osError(unix.EISDIR))
+		return fmt.Errorf("agent operation failed: read source file: %s", OSError(unix.EISDIR))
 	}
 	c, err := dial(dataDir)
 	if err != nil {
@@ -244,7 +244,7 @@ func uploadClient(dataDir string, req CopyRequest, progress io.Writer) error {
 			break
 		}
 		if rerr != nil {
-			return fmt.Errorf("agent operation failed: read source file: %s", osError(rerr))
+			return fmt.Errorf("agent operation failed: read source file: %s", OSError(rerr))
 		}
 	}
 	if err := fw.write(frameDataEnd, nil); err != nil {
@@ -281,7 +281,7 @@ func downloadClient(dataDir string, req CopyRequest, progress io.Writer) error {
 	// deletes it on failure, even if it existed before.
 	f, err := os.OpenFile(req.LocalPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("agent operation failed: write local file: %s: %s", req.LocalPath, osError(err))
+		return fmt.Errorf("agent operation failed: write local file: %s: %s", req.LocalPath, OSError(err))
 	}
 	ok := false
 	defer func() {
@@ -310,7 +310,7 @@ func downloadClient(dataDir string, req CopyRequest, progress io.Writer) error {
 		switch typ {
 		case frameData:
 			if _, err := f.Write(p); err != nil {
-				return fmt.Errorf("agent operation failed: write local file: %s: %s", req.LocalPath, osError(err))
+				return fmt.Errorf("agent operation failed: write local file: %s: %s", req.LocalPath, OSError(err))
 			}
 			got += int64(len(p))
 			pr.update(got)
@@ -318,7 +318,7 @@ func downloadClient(dataDir string, req CopyRequest, progress io.Writer) error {
 			return errors.New(string(p))
 		case frameOK:
 			if err := f.Close(); err != nil {
-				return fmt.Errorf("agent operation failed: write local file: %s: %s", req.LocalPath, osError(err))
+				return fmt.Errorf("agent operation failed: write local file: %s: %s", req.LocalPath, OSError(err))
 			}
 			ok = true
 			pr.finish(got)

@@ -97,7 +97,7 @@ func exitCode(ws unix.WaitStatus) int {
 
 // exec runs one guest command for one connection.
 func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
-	fail := func(err error) { fw.writeString(frameError, spawnPrefix(req.Mode)+osError(err)) }
+	fail := func(err error) { fw.writeString(frameError, spawnPrefix(req.Mode)+OSError(err)) }
 	if len(req.Argv) == 0 {
 		fail(unix.ENOENT)
 		return

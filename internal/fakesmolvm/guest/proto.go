@@ -92,10 +92,10 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	return hdr[0], p, nil
 }
 
-// osError formats an error the way Rust's std::io::Error displays an OS
+// OSError formats an error the way Rust's std::io::Error displays an OS
 // error, which is what smolvm's messages embed:
 // "No such file or directory (os error 2)".
-func osError(err error) string {
+func OSError(err error) string {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		s := errno.Error()
