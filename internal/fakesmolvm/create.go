@@ -145,10 +145,13 @@ func checkSockets(p *parsed) error {
 	}
 	mounted := map[string]bool{}
 	for _, s := range out {
-		if s.mount && mounted[s.guest] {
+		if !s.mount {
+			continue
+		}
+		if mounted[s.guest] {
 			return errorf("config operation failed: mount-socket: guest path '%s' is mounted more than once", s.guest)
 		}
-		mounted[s.guest] = s.mount || mounted[s.guest]
+		mounted[s.guest] = true
 	}
 	return nil
 }

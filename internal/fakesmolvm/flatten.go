@@ -13,7 +13,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -21,7 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func isUTF8(s string) bool { return utf8.ValidString(s) }
 
 // flattenStaged returns the image directory of a staged archive, flattening
 // it the first time: <hash>/rootfs and <hash>/config.json. The tree is

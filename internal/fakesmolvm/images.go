@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
@@ -402,7 +403,7 @@ func looksLikeDockerfile(p string) bool {
 	head := make([]byte, 4096)
 	n, _ := io.ReadFull(f, head)
 	text := string(head[:n])
-	if !isUTF8(text) {
+	if !utf8.ValidString(text) {
 		return false
 	}
 	for i, line := range strings.Split(text, "\n") {

@@ -165,11 +165,8 @@ func (c *cli) boot(r *record) (int, error) {
 			c.errf("Pulling %s...", r.Image)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return 0, errorf("io operation failed: %v", err)
-	}
-	if err := os.WriteFile(cfg.DataDir+"/name", []byte(r.Name), 0o644); err != nil {
-		return 0, errorf("io operation failed: %v", err)
+	if err := c.touchDataDir(r.Name); err != nil {
+		return 0, err
 	}
 	// The agent stays tied to this invocation until the record says
 	// running: killed before that, it takes its machine with it.

@@ -17,8 +17,7 @@ func (c *cli) status(p *parsed) error {
 		if err := c.touchDataDir(name); err != nil {
 			return err
 		}
-	}
-	if p.has("json") {
+	} else {
 		if r == nil {
 			return errorf("config operation failed: machine status: machine '%s' not found", name)
 		}

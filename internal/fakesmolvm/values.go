@@ -161,7 +161,7 @@ func checkSize(s string) error {
 	}
 	num, unit := t[:split], t[split:]
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || strings.Count(num, ".") > 1 {
+	if err != nil {
 		return fmt.Errorf("'%s' is not a valid size (expected a number, optional K/M/G/T)", s)
 	}
 	var mult float64
