@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // flattenStaged returns the image directory of a staged archive, flattening
 // it the first time: <hash>/rootfs and <hash>/config.json. The tree is
 // built beside it and renamed into place, so a concurrent or interrupted
