@@ -45,7 +45,6 @@ type record struct {
 	StdinBytes int64    `json:"stdin_bytes"`
 	StdinTTY   bool     `json:"stdin_tty"`
 	Exit       *int     `json:"exit"`
-	Done       *bool    `json:"done"`
 	Unfinished bool     `json:"unfinished"` // written when it started, not completed (yet)
 	Hung       bool     `json:"hung"`
 	DurationMS *float64 `json:"duration_ms"`
@@ -86,7 +85,7 @@ func parseLog(out []byte) ([]Invocation, error) {
 			}
 			inv.Time = t
 		}
-		inv.Done = r.Exit != nil && !r.Hung && !r.Unfinished && (r.Done == nil || *r.Done)
+		inv.Done = r.Exit != nil && !r.Hung && !r.Unfinished
 		if inv.Done {
 			inv.Exit = *r.Exit
 			if r.DurationMS != nil {

@@ -190,12 +190,12 @@ func TestFaults(t *testing.T) {
 	run(t, f, 0, "machine", "create", "--name", "f1")
 	run(t, f, 0, "machine", "start", "--name", "f1")
 
-	err := f.SetFaults(
-		smolvmtest.Rule{Command: "status", Machine: "f1", Answer: &smolvmtest.Answer{Exit: 4, Stdout: "canned", Stderr: "Error: injected"}},
-		smolvmtest.Rule{Command: "exec", Argv: `-- echo`, Calls: []int{2}, Answer: &smolvmtest.Answer{Exit: 0, Stdout: "answered"}},
-		smolvmtest.Rule{Command: "ls", Delay: 120 * time.Millisecond},
-	)
-	if err != nil {
+	rules := []smolvmtest.Rule{
+		{Command: "status", Machine: "f1", Answer: &smolvmtest.Answer{Exit: 4, Stdout: "canned", Stderr: "Error: injected"}},
+		{Command: "exec", Argv: `-- echo`, Calls: []int{2}, Answer: &smolvmtest.Answer{Exit: 0, Stdout: "answered"}},
+		{Command: "ls", Delay: 120 * time.Millisecond},
+	}
+	if err := f.SetFaults(rules...); err != nil {
 		t.Fatal(err)
 	}
 	cmd := f.Command("machine", "status", "--name", "f1")
@@ -215,7 +215,7 @@ func TestFaults(t *testing.T) {
 	run(t, f, 0, "machine", "ls")
 
 	// Setting the same rules again starts their counts afresh.
-	if err := f.SetFaults(smolvmtest.Rule{Command: "exec", Argv: `-- echo`, Calls: []int{2}, Answer: &smolvmtest.Answer{Stdout: "answered"}}); err != nil {
+	if err := f.SetFaults(rules...); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []string{"real\n", "answered\n"} {
