@@ -4,10 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -144,6 +147,31 @@ func TestAddImageArchiveAsSmolvmReadsIt(t *testing.T) {
 			t.Errorf("%s: /srv/gone.txt, deleted by a whiteout, was copied out: %s", filepath.Base(src), b)
 		}
 	}
+	// The flattened trees keep the hard link and the symlink as such, and
+	// their config is the archive's.
+	flat, _ := filepath.Glob(filepath.Join(f.dataDir(), ".cache", "smolvm-image-archives", "*", "rootfs"))
+	if len(flat) != 2 {
+		t.Fatalf("flattened images: %v, want one per archive", flat)
+	}
+	for _, root := range flat {
+		a, errA := os.Stat(filepath.Join(root, "srv/a.txt"))
+		h, errH := os.Stat(filepath.Join(root, "srv/hard"))
+		if errA != nil || errH != nil || !os.SameFile(a, h) {
+			t.Errorf("%s: srv/hard is not a hard link of srv/a.txt: %v %v", root, errA, errH)
+		}
+		if l, err := os.Readlink(filepath.Join(root, "srv/link")); err != nil || l != "a.txt" {
+			t.Errorf("%s: srv/link: %q %v, want a symlink to a.txt", root, l, err)
+		}
+		raw, err := os.ReadFile(filepath.Join(filepath.Dir(root), "config.json"))
+		var cfg struct {
+			Env     []string `json:"env"`
+			Workdir string   `json:"workdir"`
+			User    string   `json:"user"`
+		}
+		if err != nil || json.Unmarshal(raw, &cfg) != nil || cfg.User != "app" || cfg.Workdir != "/srv" || !slices.Contains(cfg.Env, "GREETING=hi") {
+			t.Errorf("%s: config %s %v, want the archive's user, workdir and env", root, raw, err)
+		}
+	}
 	if err := f.AddImage("cfg", Image{Archive: archive, User: "root"}); err == nil {
 		t.Error("AddImage of an archive with a User override succeeded; the archive's config is its own")
 	}
@@ -180,7 +208,21 @@ func TestAddImageArchive(t *testing.T) {
 	if err := f.AddImage("both", Image{Archive: appArchive(t), Rootfs: t.TempDir()}); err == nil {
 		t.Error("AddImage with both Rootfs and Archive succeeded")
 	}
-	// A failed add leaves no half image behind.
+	// A failed add leaves no half image behind: a rootfs whose copy fails
+	// midway (a fifo, after a file was copied) leaves nothing.
+	half := t.TempDir()
+	if err := os.WriteFile(filepath.Join(half, "a"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(half, "z-fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddImage("half", Image{Rootfs: half}); err == nil {
+		t.Error("AddImage of a rootfs holding a fifo succeeded")
+	}
+	if left, _ := filepath.Glob(filepath.Join(f.dir, ".image-*")); len(left) != 0 {
+		t.Errorf("a failed add left %v", left)
+	}
 	if ents, _ := os.ReadDir(f.imagesDir()); len(ents) != 1 {
 		t.Errorf("image store after failed adds: %v", ents)
 	}
