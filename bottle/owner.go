@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -43,11 +44,11 @@ const (
 // Owner identifies the process that owns a bottle, across PID reuse and
 // reboots.
 type Owner struct {
-	PID   int
-	Start uint64 // clock ticks after boot; 0 when unknown
-	Boot  string // boot id; "" when unknown
-	Host  string
-	PIDNS string // PID namespace; "" when unknown
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"` // clock ticks after boot; 0 when unknown
+	Boot  string `json:"boot"`  // boot id; "" when unknown
+	Host  string `json:"host"`
+	PIDNS string `json:"pidns"` // PID namespace; "" when unknown
 }
 
 // Self returns the calling process as an Owner. Where /proc is missing
@@ -112,9 +113,14 @@ const (
 	Unknown Liveness = "unknown"
 )
 
+// self is this process as an Owner, read once: its boot, host, PID
+// namespace and start time do not change while it runs, and Liveness is
+// asked for every bottle of a listing.
+var self = sync.OnceValue(Self)
+
 // Liveness checks o against this host's processes.
 func (o Owner) Liveness() Liveness {
-	me := Self()
+	me := self()
 	if o.Host != "" && me.Host != "" && o.Host != me.Host {
 		return Unknown
 	}

@@ -25,20 +25,12 @@ boot, host, pidns), owner_state, kept and orphaned (what gc would remove).
 
 // lsEntry is one bottle in bottle ls --json.
 type lsEntry struct {
-	Name       string  `json:"name"`
-	State      string  `json:"state"`
-	Owner      lsOwner `json:"owner"`
-	OwnerState string  `json:"owner_state"`
-	Kept       bool    `json:"kept"`
-	Orphaned   bool    `json:"orphaned"`
-}
-
-type lsOwner struct {
-	PID   int    `json:"pid"`
-	Start uint64 `json:"start"`
-	Boot  string `json:"boot"`
-	Host  string `json:"host"`
-	PIDNS string `json:"pidns"`
+	Name       string       `json:"name"`
+	State      string       `json:"state"`
+	Owner      bottle.Owner `json:"owner"`
+	OwnerState string       `json:"owner_state"`
+	Kept       bool         `json:"kept"`
+	Orphaned   bool         `json:"orphaned"`
 }
 
 func runLs(c *cli, args []string) error {
@@ -56,10 +48,8 @@ func runLs(c *cli, args []string) error {
 	}
 	entries := make([]lsEntry, 0, len(list))
 	for _, b := range list {
-		o := b.Owner
-		entries = append(entries, lsEntry{Name: b.Name, State: b.State,
-			Owner:      lsOwner{PID: o.PID, Start: o.Start, Boot: o.Boot, Host: o.Host, PIDNS: o.PIDNS},
-			OwnerState: string(o.Liveness()), Kept: b.Kept, Orphaned: b.Orphaned()})
+		entries = append(entries, lsEntry{Name: b.Name, State: b.State, Owner: b.Owner,
+			OwnerState: string(b.Owner.Liveness()), Kept: b.Kept, Orphaned: b.Orphaned()})
 	}
 	if *asJSON {
 		return c.printJSON(entries)
