@@ -73,13 +73,6 @@ type Model struct {
 	AgentImage string
 }
 
-// Programs returns the programs the suite needs registered in the test
-// binary: the bottle CLI always, and fake-smolvm as `smolvm` when fake is
-// true. Pass it to Main.
-func Programs(fake bool) map[string]func() {
-	return programs(fake)
-}
-
 // Main is TestMain for a package that runs the suite: it registers programs
 // (see Programs) so scripts can exec them, then runs the tests.
 func Main(m *testing.M, programs map[string]func()) {

@@ -31,7 +31,10 @@ var imageConfigs = map[string]string{
 //go:embed all:images
 var images embed.FS
 
-func programs(fake bool) map[string]func() {
+// Programs returns the programs the suite needs registered in the test
+// binary: the bottle CLI always, and fake-smolvm as `smolvm` when fake is
+// true. Pass it to Main.
+func Programs(fake bool) map[string]func() {
 	p := map[string]func(){
 		"bottle": func() { os.Exit(bottlecli.Main()) },
 	}
