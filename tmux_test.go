@@ -45,19 +45,12 @@ func tmuxRun(t *testing.T, faults []smolvmtest.Rule, mode string) {
 	if err := scripttest.BuildExamples("examples", built); err != nil {
 		t.Fatal(err)
 	}
-	stub := filepath.Join(built, "images", "agent-stub")
-	err := f.AddImage("agent-stub", smolvmtest.Image{
-		Rootfs:  filepath.Join(stub, "rootfs"),
-		Env:     []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		Workdir: "/home/node",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := f.SetFaults(faults...); err != nil {
 		t.Fatal(err)
 	}
-	env := append(f.Env, "BOTTLE_RESIZE="+mode, "TERM=xterm-256color")
+	// The built examples' images (agent-stub with its own config.json)
+	// are found as the store's, as `make demo` finds them.
+	env := append(f.Env, "FAKE_SMOLVM_IMAGES="+filepath.Join(built, "images"), "BOTTLE_RESIZE="+mode, "TERM=xterm-256color")
 	dir := t.TempDir()
 	exitFile := filepath.Join(dir, "exit")
 	conf := filepath.Join(dir, "tmux.conf")
@@ -122,6 +115,7 @@ func tmuxRun(t *testing.T, faults []smolvmtest.Rule, mode string) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	var code []byte
+	var err error
 	for time.Now().Before(deadline) {
 		if code, err = os.ReadFile(exitFile); err == nil && len(code) > 0 {
 			break
