@@ -67,14 +67,8 @@ demo: build
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; trap '' INT TERM HUP; mkdir -p "$$tmp/bin" "$$tmp/home"; \
 	ln -s "$(CURDIR)/$(BIN)/fake-smolvm" "$$tmp/bin/smolvm"; \
 	printf '# Task\nFix the flaky test in ./pkg and explain the cause.\n' >"$$tmp/prompt.md"; \
-	cp -R "$(CURDIR)/examples/images" "$$tmp/images"; \
-	for r in "$$tmp"/images/*/rootfs; do \
-	  mkdir -p "$$r/bin" && cp /bin/busybox "$$r/bin/busybox" || exit 1; \
-	  for a in $$(/bin/busybox --list-full); do \
-	    [ -e "$$r/$$a" ] || [ -L "$$r/$$a" ] || { mkdir -p "$$(dirname "$$r/$$a")"; ln -s /bin/busybox "$$r/$$a"; }; \
-	  done; \
-	done; \
-	export HOME="$$tmp/home" PATH="$$tmp/bin:$$PATH" FAKE_SMOLVM_IMAGES="$$tmp/images"; \
+	$(GO) run ./internal/cmd/build-examples examples "$$tmp/examples" || exit 1; \
+	export HOME="$$tmp/home" PATH="$$tmp/bin:$$PATH" FAKE_SMOLVM_IMAGES="$$tmp/examples/images"; \
 	echo '$$ bottle run --image agent-stub --prompt prompt.md --env PROJECT=demo -- --dangerously-skip-permissions --follow-window'; \
 	$(BIN)/bottle run --image agent-stub --prompt "$$tmp/prompt.md" --env PROJECT=demo -- --dangerously-skip-permissions --follow-window; \
 	st=$$?; echo "== bottle run exited $$st$$( [ $$st = 130 ] && echo ' (Ctrl-C reached the agent)')"; \
