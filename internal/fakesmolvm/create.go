@@ -62,6 +62,15 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 	}
 	r := c.recordFromFlags(p)
 	r.Cmd = p.args
+	// A local image (an archive, "-", a rootfs directory) is resolved
+	// now, as smolvm stages it right after its egress flags; a registry
+	// name is looked up last (recordImage).
+	localImage := r.Image == "-" || looksLocal(r.Image)
+	if localImage {
+		if err := c.recordImage(r); err != nil {
+			return nil, err
+		}
+	}
 	// Labels.
 	for _, l := range p.all("label") {
 		k, v, ok := strings.Cut(l, "=")
@@ -99,8 +108,10 @@ func (c *cli) buildRecord(p *parsed) (*record, error) {
 		return nil, err
 	}
 	r.Mounts = mounts
-	if err := c.recordImage(r); err != nil {
-		return nil, err
+	if !localImage {
+		if err := c.recordImage(r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
