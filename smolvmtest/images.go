@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
 // An Image is an image to add to a fake's store, as if it had been pulled:
@@ -32,13 +34,6 @@ type Image struct {
 	User    string
 	Env     []string
 	Workdir string
-}
-
-// imageConfig is an image's config.json as the fake reads it.
-type imageConfig struct {
-	Env     []string `json:"env"`
-	Workdir string   `json:"workdir"`
-	User    string   `json:"user,omitempty"`
 }
 
 // AddImage adds img to the fake's store under name (e.g. "node:22" or
@@ -89,10 +84,7 @@ func (f *Fake) AddImage(name string, img Image) error {
 	if err := copyTree(img.Rootfs, filepath.Join(tmp, "rootfs")); err != nil {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)
 	}
-	cfg := imageConfig{User: img.User, Env: img.Env, Workdir: img.Workdir}
-	if cfg.Env == nil {
-		cfg.Env = []string{}
-	}
+	cfg := guest.ImageConfig{User: img.User, Env: img.Env, Workdir: img.Workdir}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("smolvmtest: image %q: %w", name, err)

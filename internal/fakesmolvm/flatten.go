@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
+
+	"github.com/smolbottle/smolbottle/internal/fakesmolvm/guest"
 )
 
 // flattenStaged returns the image directory of a staged archive, flattening
@@ -58,7 +60,7 @@ func (c *cli) flattenStaged(hash string) (string, error) {
 	if err != nil {
 		return "", imageError("cannot read archive %s: %v", archive, err)
 	}
-	cfg := imageConfigFile{
+	cfg := guest.ImageConfig{
 		Env:        cf.Config.Env,
 		Workdir:    cf.Config.WorkingDir,
 		User:       cf.Config.User,

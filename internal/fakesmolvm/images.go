@@ -420,15 +420,6 @@ func looksLikeDockerfile(p string) bool {
 	return false
 }
 
-// imageConfigFile is the image directory's config.json.
-type imageConfigFile struct {
-	Env        []string `json:"env,omitempty"`
-	Workdir    string   `json:"workdir,omitempty"`
-	User       string   `json:"user,omitempty"`
-	Entrypoint []string `json:"entrypoint,omitempty"`
-	Cmd        []string `json:"cmd,omitempty"`
-}
-
 // imageStartCommand is what an image runs at start when the machine has no
 // command of its own: its entrypoint followed by its cmd.
 func imageStartCommand(dir string) []string {
@@ -436,7 +427,7 @@ func imageStartCommand(dir string) []string {
 	if err != nil {
 		return nil
 	}
-	var cfg imageConfigFile
+	var cfg guest.ImageConfig
 	if json.Unmarshal(raw, &cfg) != nil {
 		return nil
 	}

@@ -45,17 +45,10 @@ const (
 	guestPATH        = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
 
-// imageConfig is ImageDir/config.json.
-type imageConfig struct {
-	Env     []string `json:"env"`
-	Workdir string   `json:"workdir"`
-	User    string   `json:"user"`
-}
-
 // agent is the state of a running machine agent (PID 1 of the guest).
 type agent struct {
 	cfg     Config
-	image   imageConfig
+	image   ImageConfig
 	hostPID int
 	ln      *net.UnixListener
 	watch   *os.File // agent.pid, open: its link count drops to 0 when the data dir is removed

@@ -94,7 +94,7 @@ BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
 // gets the Alpine layout and /etc (root the only user); an image guest
 // keeps the image's /etc and gets only what smolvm's agent writes into a
 // container (hostname, hosts).
-func populate(cfg Config, img imageConfig, t *guestTree) error {
+func populate(cfg Config, img ImageConfig, t *guestTree) error {
 	for _, d := range []struct {
 		path string
 		mode fs.FileMode

@@ -60,6 +60,18 @@ type Mount struct {
 	ReadOnly bool
 }
 
+// ImageConfig is an image directory's config.json (Config.ImageDir): the
+// image config's user exec runs as by default ("" for root), environment
+// ("K=V"), working directory, and the entrypoint and command the CLI runs
+// at start.
+type ImageConfig struct {
+	Env        []string `json:"env,omitempty"`
+	Workdir    string   `json:"workdir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+}
+
 // HostUserlandEnv names the opt-in that keeps the older host-userland bare
 // guest (the host's /usr read-only, its bash, python, coreutils...), for
 // hosts that cannot install a static busybox. The CLI reads it and sets

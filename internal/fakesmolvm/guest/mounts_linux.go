@@ -156,7 +156,7 @@ func prepareTree(cfg Config, imageLower string, first bool) (*guestTree, error) 
 
 // finish completes the tree from inside it (after pivot_root): the first
 // start's /etc and layout.
-func (t *guestTree) finish(cfg Config, img imageConfig) error {
+func (t *guestTree) finish(cfg Config, img ImageConfig) error {
 	if t.first {
 		if err := populate(cfg, img, t); err != nil {
 			return fmt.Errorf("populate guest: %w", err)
