@@ -149,6 +149,13 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 		onStdinEOF  func()
 		stdinClosed bool
 	)
+	// The child ends are closed right after the spawn; this catches a
+	// setup that fails before it.
+	defer func() {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+	}()
 	switch req.Mode {
 	case TTY:
 		m, s, err := openPTY()
@@ -177,14 +184,15 @@ func (a *agent) exec(br *bufio.Reader, fw *frameWriter, req *ExecRequest) {
 			fail(err)
 			return
 		}
+		defer or.Close()
+		closeAfter = append(closeAfter, ow)
 		er, ew, err := os.Pipe()
 		if err != nil {
 			fail(err)
 			return
 		}
-		defer or.Close()
 		defer er.Close()
-		closeAfter = append(closeAfter, ow, ew)
+		closeAfter = append(closeAfter, ew)
 		outs, outTypes = []*os.File{or, er}, []byte{frameStdout, frameStderr}
 		stdinFd := null.Fd()
 		if req.Mode == Interactive || req.Mode == Stream {

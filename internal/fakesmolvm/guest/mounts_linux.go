@@ -101,13 +101,14 @@ func prepareTree(cfg Config, imageLower string, first bool) (*guestTree, error) 
 			t.hostFiles = readHostEtc()
 		}
 	case userlandBusybox:
-		busybox, err := findBusybox()
-		if err != nil {
-			return nil, err
-		}
 		// The Alpine layout is laid out on the first start, or on the
 		// first busybox start of a tree that had the host's userland.
+		// (The client checked that the host has a static busybox.)
 		if _, err := os.Lstat(filepath.Join(root, "bin/busybox")); first || err != nil {
+			busybox, err := findBusybox()
+			if err != nil {
+				return nil, err
+			}
 			if t.applets, err = busyboxApplets(busybox); err != nil {
 				return nil, err
 			}
