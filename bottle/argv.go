@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -461,10 +461,5 @@ func reservedSecret(k string) bool {
 
 // secretKeys returns the secret keys sorted, so the argv is deterministic.
 func (t Target) secretKeys() []string {
-	keys := make([]string, 0, len(t.Secrets))
-	for k := range t.Secrets {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(t.Secrets))
 }

@@ -6,7 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,11 +98,7 @@ func CreateArgv(spec Spec) (Invocation, error) {
 	if err != nil {
 		return Invocation{}, err
 	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(labels))
 	for _, k := range keys {
 		argv = append(argv, "--label", k+"="+labels[k])
 	}
